@@ -1,0 +1,22 @@
+"""The compose layer's entry point: load a project, from the cache when nothing changed."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from . import cache
+from .options import Loaded, LoadOptions
+
+
+def load(options: LoadOptions, environ: Mapping[str, str], stdin: str | None = None) -> Loaded:
+    """The validated project for ``options``; raises ComposeError subclasses on bad input."""
+    hit = cache.get(options, environ, stdin)
+    if hit is not None:
+        return hit
+    from .graph import DependencyGraph
+    from .loader import load_project
+
+    loaded = load_project(options, environ, stdin)
+    DependencyGraph(loaded.project)  # refuses dependency cycles
+    cache.put(options, stdin, loaded, environ)
+    return loaded

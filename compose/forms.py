@@ -1,0 +1,64 @@
+"""Conversions between the two written forms that many compose keys allow.
+
+``environment: [A=1, B]`` and ``environment: {A: "1", B: null}`` mean the same;
+merge and normalization both want the mapping form.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def scalar_str(value: Any) -> str:
+    """A YAML scalar as Compose prints it in a string context (``true``, ``1.5``, ``8080``)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def kv_to_dict(value: Any, sep: str = "=") -> dict[str, Any]:
+    """List of ``KEY=VALUE`` / ``KEY`` strings, or a mapping, to a mapping (``KEY`` -> None)."""
+    if value is None:
+        return {}
+    if isinstance(value, dict):
+        return dict(value)
+    out: dict[str, Any] = {}
+    for item in value:
+        text = scalar_str(item)
+        if sep in text:
+            key, _, val = text.partition(sep)
+            out[key] = val
+        else:
+            out[text] = None
+    return out
+
+
+def extra_hosts_to_dict(value: Any) -> dict[str, list[str]]:
+    """``["host:1.2.3.4", "h2=::1"]`` or ``{host: ip | [ips]}`` to ``{host: [ips]}``."""
+    out: dict[str, list[str]] = {}
+    if value is None:
+        return out
+    if isinstance(value, dict):
+        for host, ips in value.items():
+            items = ips if isinstance(ips, list) else [ips]
+            out.setdefault(host, []).extend(scalar_str(i) for i in items if i is not None)
+        return out
+    for item in value:
+        text = scalar_str(item)
+        if "=" in text:
+            host, _, ip = text.partition("=")
+        else:
+            host, _, ip = text.partition(":")
+        out.setdefault(host, []).append(ip)
+    return out
+
+
+def names_to_dict(value: Any) -> dict[str, Any]:
+    """``[a, b]`` or ``{a: {...}, b: null}`` to a mapping (list items map to None)."""
+    if value is None:
+        return {}
+    if isinstance(value, dict):
+        return dict(value)
+    return {scalar_str(v): None for v in value}

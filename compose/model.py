@@ -1,0 +1,377 @@
+"""The resolved project: frozen dataclasses, everything normalized.
+
+Sizes are bytes (int), durations seconds (float), paths absolute, every
+short syntax expanded to its long form. Field names are the compose keys.
+A few rarely used blocks that pycompose does not act on (``develop``,
+``blkio_config``, ``credential_spec``, ``gpus``, ``models``, ``provider``…) are
+kept as the validated values they were written as, so ``config`` can print them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+Env = Mapping[str, str | None]
+
+
+def _map() -> Any:
+    return field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Port:
+    target: int
+    published: str | None = None
+    host_ip: str | None = None
+    protocol: str = "tcp"
+    mode: str = "ingress"
+    name: str | None = None
+    app_protocol: str | None = None
+
+
+@dataclass(frozen=True)
+class BindOptions:
+    propagation: str | None = None
+    create_host_path: bool = False
+    selinux: str | None = None
+    recursive: str | None = None
+
+
+@dataclass(frozen=True)
+class VolumeOptions:
+    nocopy: bool = False
+    subpath: str | None = None
+    labels: Mapping[str, str] = _map()
+
+
+@dataclass(frozen=True)
+class TmpfsOptions:
+    size: int | None = None
+    mode: int | None = None
+
+
+@dataclass(frozen=True)
+class Mount:
+    """An entry of a service's ``volumes``: bind, volume, tmpfs, npipe, cluster or image."""
+
+    type: str
+    target: str
+    source: str | None = None
+    read_only: bool = False
+    consistency: str | None = None
+    bind: BindOptions | None = None
+    volume: VolumeOptions | None = None
+    tmpfs: TmpfsOptions | None = None
+    image_subpath: str | None = None
+
+
+@dataclass(frozen=True)
+class Build:
+    context: str
+    dockerfile: str | None = "Dockerfile"
+    dockerfile_inline: str | None = None
+    args: Env = _map()
+    ssh: tuple[str, ...] = ()
+    labels: Mapping[str, str] = _map()
+    cache_from: tuple[str, ...] = ()
+    cache_to: tuple[str, ...] = ()
+    no_cache: bool = False
+    additional_contexts: Mapping[str, str] = _map()
+    network: str | None = None
+    pull: bool = False
+    target: str | None = None
+    shm_size: int | None = None
+    extra_hosts: Mapping[str, tuple[str, ...]] = _map()
+    isolation: str | None = None
+    privileged: bool = False
+    secrets: tuple[FileRef, ...] = ()
+    tags: tuple[str, ...] = ()
+    ulimits: Mapping[str, Ulimit] = _map()
+    platforms: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Dependency:
+    condition: str = "service_started"
+    restart: bool = False
+    required: bool = True
+
+
+@dataclass(frozen=True)
+class Healthcheck:
+    test: tuple[str, ...] | None = None
+    interval: float | None = None
+    timeout: float | None = None
+    retries: int | None = None
+    start_period: float | None = None
+    start_interval: float | None = None
+    disable: bool = False
+
+
+@dataclass(frozen=True)
+class Ulimit:
+    soft: int
+    hard: int
+    single: bool = False
+
+
+@dataclass(frozen=True)
+class Logging:
+    driver: str | None = None
+    options: Mapping[str, str | None] = _map()
+
+
+@dataclass(frozen=True)
+class ServiceNetwork:
+    aliases: tuple[str, ...] = ()
+    ipv4_address: str | None = None
+    ipv6_address: str | None = None
+    link_local_ips: tuple[str, ...] = ()
+    mac_address: str | None = None
+    driver_opts: Mapping[str, str] = _map()
+    priority: int | None = None
+    gw_priority: int | None = None
+    interface_name: str | None = None
+
+
+@dataclass(frozen=True)
+class FileRef:
+    """A service's use of a top-level secret or config."""
+
+    source: str
+    target: str | None = None
+    uid: str | None = None
+    gid: str | None = None
+    mode: int | None = None
+
+
+@dataclass(frozen=True)
+class EnvFile:
+    path: str
+    required: bool = True
+    format: str | None = None
+
+
+@dataclass(frozen=True)
+class Device:
+    source: str
+    target: str
+    permissions: str = "rwm"
+
+
+@dataclass(frozen=True)
+class Resources:
+    cpus: float | None = None
+    memory: int | None = None
+    pids: int | None = None
+    devices: tuple[Any, ...] = ()
+    generic_resources: tuple[Any, ...] = ()
+
+
+@dataclass(frozen=True)
+class RestartPolicy:
+    condition: str | None = None
+    delay: float | None = None
+    max_attempts: int | None = None
+    window: float | None = None
+
+
+@dataclass(frozen=True)
+class Deploy:
+    mode: str | None = None
+    replicas: int | None = None
+    labels: Mapping[str, str] = _map()
+    resources_limits: Resources | None = None
+    resources_reservations: Resources | None = None
+    restart_policy: RestartPolicy | None = None
+    endpoint_mode: str | None = None
+    placement: Any = None
+    update_config: Any = None
+    rollback_config: Any = None
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    image: str | None = None
+    build: Build | None = None
+    command: tuple[str, ...] | None = None
+    entrypoint: tuple[str, ...] | None = None
+    environment: Env = _map()
+    env_file: tuple[EnvFile, ...] = ()
+    working_dir: str | None = None
+    user: str | None = None
+    group_add: tuple[str, ...] = ()
+    hostname: str | None = None
+    domainname: str | None = None
+    container_name: str | None = None
+    labels: Mapping[str, str] = _map()
+    annotations: Mapping[str, str] = _map()
+    ports: tuple[Port, ...] = ()
+    expose: tuple[str, ...] = ()
+    volumes: tuple[Mount, ...] = ()
+    volumes_from: tuple[str, ...] = ()
+    tmpfs: tuple[str, ...] = ()
+    networks: Mapping[str, ServiceNetwork | None] = _map()
+    network_mode: str | None = None
+    mac_address: str | None = None
+    links: tuple[str, ...] = ()
+    external_links: tuple[str, ...] = ()
+    extra_hosts: Mapping[str, tuple[str, ...]] = _map()
+    dns: tuple[str, ...] = ()
+    dns_opt: tuple[str, ...] = ()
+    dns_search: tuple[str, ...] = ()
+    depends_on: Mapping[str, Dependency] = _map()
+    healthcheck: Healthcheck | None = None
+    restart: str | None = None
+    deploy: Deploy | None = None
+    scale: int | None = None
+    profiles: tuple[str, ...] = ()
+    init: bool | None = None
+    privileged: bool | None = None
+    read_only: bool | None = None
+    stdin_open: bool | None = None
+    tty: bool | None = None
+    attach: bool | None = None
+    cap_add: tuple[str, ...] = ()
+    cap_drop: tuple[str, ...] = ()
+    security_opt: tuple[str, ...] = ()
+    sysctls: Mapping[str, str] = _map()
+    ulimits: Mapping[str, Ulimit] = _map()
+    devices: tuple[Device, ...] = ()
+    device_cgroup_rules: tuple[str, ...] = ()
+    ipc: str | None = None
+    pid: str | None = None
+    uts: str | None = None
+    userns_mode: str | None = None
+    cgroup: str | None = None
+    cgroup_parent: str | None = None
+    mem_limit: int | None = None
+    mem_reservation: int | None = None
+    memswap_limit: int | None = None
+    mem_swappiness: int | None = None
+    shm_size: int | None = None
+    cpus: float | None = None
+    cpu_shares: int | None = None
+    cpu_period: int | None = None
+    cpu_quota: int | None = None
+    cpu_rt_period: int | None = None
+    cpu_rt_runtime: int | None = None
+    cpu_count: int | None = None
+    cpu_percent: int | None = None
+    cpuset: str | None = None
+    pids_limit: int | None = None
+    oom_kill_disable: bool | None = None
+    oom_score_adj: int | None = None
+    stop_signal: str | None = None
+    stop_grace_period: float | None = None
+    logging: Logging | None = None
+    secrets: tuple[FileRef, ...] = ()
+    configs: tuple[FileRef, ...] = ()
+    platform: str | None = None
+    pull_policy: str | None = None
+    runtime: str | None = None
+    isolation: str | None = None
+    storage_opt: Mapping[str, str] = _map()
+    # Kept as written (validated, interpolated): pycompose does not act on them.
+    blkio_config: Any = None
+    credential_spec: Any = None
+    develop: Any = None
+    gpus: Any = None
+    models: Any = None
+    provider: Any = None
+    post_start: Any = None
+    pre_stop: Any = None
+    label_file: tuple[str, ...] = ()
+    use_api_socket: bool | None = None
+    pull_refresh_after: str | None = None
+    extensions: Mapping[str, Any] = _map()
+
+    @property
+    def replicas(self) -> int:
+        """How many containers ``up`` runs for this service."""
+        if self.scale is not None:
+            return self.scale
+        if self.deploy is not None and self.deploy.replicas is not None:
+            return self.deploy.replicas
+        return 1
+
+    def image_name(self, project: str) -> str:
+        """The image to run: ``image``, else the name ``up --build`` gives (``<project>-<service>``)."""
+        return self.image or f"{project}-{self.name}"
+
+
+@dataclass(frozen=True)
+class IpamPool:
+    subnet: str | None = None
+    ip_range: str | None = None
+    gateway: str | None = None
+    aux_addresses: Mapping[str, str] = _map()
+
+
+@dataclass(frozen=True)
+class Network:
+    name: str
+    driver: str | None = None
+    driver_opts: Mapping[str, str] = _map()
+    ipam_driver: str | None = None
+    ipam_config: tuple[IpamPool, ...] = ()
+    ipam_options: Mapping[str, str] = _map()
+    external: bool = False
+    internal: bool = False
+    attachable: bool = False
+    enable_ipv4: bool | None = None
+    enable_ipv6: bool | None = None
+    labels: Mapping[str, str] = _map()
+    extensions: Mapping[str, Any] = _map()
+
+
+@dataclass(frozen=True)
+class Volume:
+    name: str
+    driver: str | None = None
+    driver_opts: Mapping[str, str] = _map()
+    external: bool = False
+    labels: Mapping[str, str] = _map()
+    extensions: Mapping[str, Any] = _map()
+
+
+@dataclass(frozen=True)
+class FileObject:
+    """A top-level secret or config."""
+
+    name: str
+    file: str | None = None
+    environment: str | None = None
+    content: str | None = None
+    external: bool = False
+    driver: str | None = None
+    driver_opts: Mapping[str, str] = _map()
+    template_driver: str | None = None
+    labels: Mapping[str, str] = _map()
+    extensions: Mapping[str, Any] = _map()
+
+
+@dataclass(frozen=True)
+class Project:
+    name: str
+    working_dir: str
+    config_files: tuple[str, ...]
+    services: Mapping[str, Service] = _map()
+    networks: Mapping[str, Network] = _map()
+    volumes: Mapping[str, Volume] = _map()
+    secrets: Mapping[str, FileObject] = _map()
+    configs: Mapping[str, FileObject] = _map()
+    models: Mapping[str, Any] = _map()
+    extensions: Mapping[str, Any] = _map()
+    disabled_services: Mapping[str, Service] = _map()
+    environment: Env = _map()
+    profiles: tuple[str, ...] = ()
+
+    def all_profiles(self) -> list[str]:
+        """Every profile named by any service, enabled or not, sorted."""
+        names = {p for s in (*self.services.values(), *self.disabled_services.values())
+                 for p in s.profiles}
+        return sorted(names)

@@ -1,0 +1,402 @@
+"""Turn the merged, validated compose dict into the typed model (compose.model).
+
+Everything here is pure except reading ``env_file`` files, which Compose
+resolves into the service's environment at load time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+from . import convert as cv
+from .dotenv import parse_dotenv
+from .errors import ConfigError, Location, PathPart
+from .forms import extra_hosts_to_dict, names_to_dict, scalar_str
+from .model import (
+    BindOptions, Build, Dependency, Deploy, Device, EnvFile, FileRef, Healthcheck,
+    Logging, Mount, Resources, RestartPolicy, Service, ServiceNetwork, TmpfsOptions,
+    Ulimit, VolumeOptions,
+)
+from .syntax import parse_port, parse_volume
+from .units import parse_duration, parse_size
+
+Locate = Callable[[tuple[PathPart, ...]], Location | None]
+
+
+class Reader(Protocol):
+    """How normalization reaches outside: env_file files and environment variables."""
+
+    def lookup(self, name: str) -> str | None: ...
+    def isfile(self, path: str) -> bool: ...
+    def read_text(self, path: str) -> str: ...
+
+
+class Normalizer:
+    """Converts one service at a time; errors carry the path and, when known, the place."""
+
+    def __init__(self, reader: Reader, locate: Locate) -> None:
+        self.reader = reader
+        self.locate = locate
+
+    def fail(self, path: tuple[PathPart, ...], message: str) -> ConfigError:
+        return ConfigError.at(self.locate(path), path, message)
+
+    def conv(self, path: tuple[PathPart, ...], fn: Callable[[Any], Any], value: Any) -> Any:
+        if value is None:
+            return None
+        try:
+            return fn(value)
+        except ValueError as exc:
+            raise self.fail(path, str(exc)) from None
+
+    # -- services -----------------------------------------------------------------
+
+    def service(self, name: str, raw: Mapping[str, Any]) -> Service:
+        p: tuple[PathPart, ...] = ("services", name)
+        c = self.conv
+        simple_str = (
+            "image", "working_dir", "user", "hostname", "domainname", "container_name",
+            "network_mode", "mac_address", "ipc", "pid", "uts", "userns_mode", "cgroup",
+            "cgroup_parent", "cpuset", "stop_signal", "platform", "pull_policy", "runtime",
+            "isolation", "pull_refresh_after",
+        )
+        ints = (
+            "mem_swappiness", "cpu_shares", "cpu_period", "cpu_rt_period",
+            "cpu_count", "cpu_percent", "oom_score_adj", "scale",
+        )
+        bools = (
+            "init", "privileged", "read_only", "stdin_open", "tty", "attach",
+            "oom_kill_disable", "use_api_socket",
+        )
+        sizes = ("mem_limit", "mem_reservation", "memswap_limit", "shm_size")
+        kw: dict[str, Any] = {"name": name}
+        for key in simple_str:
+            kw[key] = cv.opt_str(raw.get(key))
+        for key in ints:
+            kw[key] = c(p + (key,), cv.to_int, raw.get(key))
+        for key in bools:
+            kw[key] = c(p + (key,), cv.to_bool, raw.get(key))
+        for key in sizes:
+            value = raw.get(key)
+            kw[key] = -1 if scalar_str(value) == "-1" else c(p + (key,), parse_size, value)
+        for key in ("cpu_quota", "cpu_rt_runtime"):
+            value = raw.get(key)
+            kw[key] = c(p + (key,), parse_duration_us, value)
+        kw["pids_limit"] = c(p + ("pids_limit",), cv.to_int, raw.get("pids_limit"))
+        kw["cpus"] = c(p + ("cpus",), cv.to_float, raw.get("cpus"))
+        kw["stop_grace_period"] = c(p + ("stop_grace_period",), parse_duration, raw.get("stop_grace_period"))
+        for key in ("command", "entrypoint"):
+            kw[key] = c(p + (key,), cv.command, raw.get(key))
+        for key in ("group_add", "dns", "dns_opt", "dns_search", "tmpfs", "cap_add", "cap_drop",
+                    "security_opt", "links", "external_links", "profiles", "volumes_from",
+                    "device_cgroup_rules", "label_file"):
+            kw[key] = cv.str_tuple(raw.get(key))
+        kw["expose"] = cv.str_tuple(raw.get("expose"))
+        for key in ("labels", "annotations", "sysctls", "storage_opt"):
+            kw[key] = cv.str_map(raw.get(key))
+        kw["extra_hosts"] = {h: tuple(ips) for h, ips in extra_hosts_to_dict(raw.get("extra_hosts")).items()}
+        kw["restart"] = c(p + ("restart",), check_restart, raw.get("restart"))
+        kw["env_file"] = self.env_files(p, raw.get("env_file"))
+        kw["environment"] = self.environment(p, raw.get("environment"), kw["env_file"])
+        kw["build"] = self.build(p + ("build",), raw.get("build"))
+        kw["ports"] = self.ports(p + ("ports",), raw.get("ports") or [])
+        kw["volumes"] = tuple(self.mount(p + ("volumes", i), v) for i, v in enumerate(raw.get("volumes") or []))
+        kw["networks"] = self.service_networks(p + ("networks",), raw)
+        kw["depends_on"] = self.depends_on(p + ("depends_on",), raw.get("depends_on"))
+        kw["healthcheck"] = self.healthcheck(p + ("healthcheck",), raw.get("healthcheck"))
+        kw["deploy"] = self.deploy(p + ("deploy",), raw.get("deploy"))
+        kw["ulimits"] = self.ulimits(p + ("ulimits",), raw.get("ulimits"))
+        kw["devices"] = tuple(self.device(p + ("devices", i), d) for i, d in enumerate(raw.get("devices") or []))
+        kw["logging"] = self.logging(raw.get("logging"))
+        kw["secrets"] = tuple(self.file_ref(p + ("secrets", i), r) for i, r in enumerate(raw.get("secrets") or []))
+        kw["configs"] = tuple(self.file_ref(p + ("configs", i), r) for i, r in enumerate(raw.get("configs") or []))
+        for key in ("blkio_config", "credential_spec", "develop", "gpus", "models", "provider",
+                    "post_start", "pre_stop"):
+            kw[key] = raw.get(key)
+        kw["extensions"] = {k: v for k, v in raw.items() if k.startswith("x-")}
+        return Service(**kw)
+
+    def env_files(self, p: tuple[PathPart, ...], raw: Any) -> tuple[EnvFile, ...]:
+        if raw is None:
+            return ()
+        items = raw if isinstance(raw, list) else [raw]
+        out = []
+        for i, item in enumerate(items):
+            if isinstance(item, dict):
+                required = self.conv(p + ("env_file", i, "required"), cv.to_bool, item.get("required"))
+                out.append(EnvFile(path=scalar_str(item["path"]),
+                                   required=True if required is None else required,
+                                   format=cv.opt_str(item.get("format"))))
+            else:
+                out.append(EnvFile(path=scalar_str(item)))
+        return tuple(out)
+
+    def environment(self, p: tuple[PathPart, ...], raw: Any, env_files: tuple[EnvFile, ...]) -> dict[str, str | None]:
+        env: dict[str, str | None] = {}
+        for i, ef in enumerate(env_files):
+            if not self.reader.isfile(ef.path):
+                if ef.required:
+                    raise self.fail(p + ("env_file", i), f"env file {ef.path} not found")
+                continue
+            text = self.reader.read_text(ef.path)
+            env.update(parse_dotenv(text, filename=ef.path, lookup=self.reader.lookup))
+        for key, value in cv.opt_str_map(raw).items():
+            env[key] = self.reader.lookup(key) if value is None else value
+        return env
+
+    def build(self, p: tuple[PathPart, ...], raw: Any) -> Build | None:
+        if raw is None:
+            return None
+        if isinstance(raw, str):
+            return Build(context=raw)
+        c = self.conv
+        inline = cv.opt_str(raw.get("dockerfile_inline"))
+        return Build(
+            context=scalar_str(raw.get("context", ".")),
+            dockerfile=None if inline is not None else scalar_str(raw.get("dockerfile", "Dockerfile")),
+            dockerfile_inline=inline,
+            args=cv.opt_str_map(raw.get("args")),
+            ssh=cv.str_tuple(raw.get("ssh")),
+            labels=cv.str_map(raw.get("labels")),
+            cache_from=cv.str_tuple(raw.get("cache_from")),
+            cache_to=cv.str_tuple(raw.get("cache_to")),
+            no_cache=bool(c(p + ("no_cache",), cv.to_bool, raw.get("no_cache"))),
+            additional_contexts=cv.str_map(raw.get("additional_contexts")),
+            network=cv.opt_str(raw.get("network")),
+            pull=bool(c(p + ("pull",), cv.to_bool, raw.get("pull"))),
+            target=cv.opt_str(raw.get("target")),
+            shm_size=c(p + ("shm_size",), parse_size, raw.get("shm_size")),
+            extra_hosts={h: tuple(v) for h, v in extra_hosts_to_dict(raw.get("extra_hosts")).items()},
+            isolation=cv.opt_str(raw.get("isolation")),
+            privileged=bool(c(p + ("privileged",), cv.to_bool, raw.get("privileged"))),
+            secrets=tuple(self.file_ref(p + ("secrets", i), r) for i, r in enumerate(raw.get("secrets") or [])),
+            tags=cv.str_tuple(raw.get("tags")),
+            ulimits=self.ulimits(p + ("ulimits",), raw.get("ulimits")),
+            platforms=cv.str_tuple(raw.get("platforms")),
+        )
+
+    def ports(self, p: tuple[PathPart, ...], raw: list[Any]) -> tuple[Any, ...]:
+        from .model import Port
+
+        out: list[Port] = []
+        for i, item in enumerate(raw):
+            if isinstance(item, dict):
+                target = self.conv(p + (i, "target"), cv.to_int, item.get("target"))
+                published = item.get("published")
+                out.append(Port(
+                    target=target,
+                    published=None if published in (None, "") else scalar_str(published),
+                    host_ip=cv.opt_str(item.get("host_ip")),
+                    protocol=scalar_str(item.get("protocol", "tcp")).lower(),
+                    mode=scalar_str(item.get("mode", "ingress")),
+                    name=cv.opt_str(item.get("name")),
+                    app_protocol=cv.opt_str(item.get("app_protocol")),
+                ))
+            else:
+                out.extend(self.conv(p + (i,), parse_port, item))
+        return tuple(out)
+
+    def mount(self, p: tuple[PathPart, ...], raw: Any) -> Mount:
+        if not isinstance(raw, dict):
+            return self.conv(p, parse_volume, raw)  # type: ignore[no-any-return]
+        c = self.conv
+        kind = scalar_str(raw["type"])
+        source = cv.opt_str(raw.get("source"))
+        if kind == "bind" and not source:
+            raise self.fail(p, "a bind mount needs a source")
+        bind = volume = tmpfs = None
+        if kind == "bind":
+            b = raw.get("bind") or {}
+            bind = BindOptions(
+                propagation=cv.opt_str(b.get("propagation")),
+                create_host_path=bool(c(p + ("bind", "create_host_path"), cv.to_bool, b.get("create_host_path"))),
+                selinux=cv.opt_str(b.get("selinux")),
+                recursive=cv.opt_str(b.get("recursive")),
+            )
+        elif kind == "volume":
+            v = raw.get("volume") or {}
+            volume = VolumeOptions(
+                nocopy=bool(c(p + ("volume", "nocopy"), cv.to_bool, v.get("nocopy"))),
+                subpath=cv.opt_str(v.get("subpath")),
+                labels=cv.str_map(v.get("labels")),
+            )
+        elif kind == "tmpfs":
+            t = raw.get("tmpfs") or {}
+            tmpfs = TmpfsOptions(size=c(p + ("tmpfs", "size"), parse_size, t.get("size")),
+                                 mode=c(p + ("tmpfs", "mode"), cv.to_mode, t.get("mode")))
+        target = scalar_str(raw.get("target", ""))
+        if not target.startswith("/") and kind != "npipe":
+            raise self.fail(p + ("target",), f'the container path "{target}" is not absolute')
+        image = raw.get("image") or {}
+        return Mount(
+            type=kind, target=target, source=source,
+            read_only=bool(c(p + ("read_only",), cv.to_bool, raw.get("read_only"))),
+            consistency=cv.opt_str(raw.get("consistency")),
+            bind=bind, volume=volume, tmpfs=tmpfs,
+            image_subpath=cv.opt_str(image.get("subpath")) if kind == "image" else None,
+        )
+
+    def service_networks(self, p: tuple[PathPart, ...], raw: Mapping[str, Any]) -> dict[str, ServiceNetwork | None]:
+        nets = raw.get("networks")
+        if nets is None:
+            return {} if raw.get("network_mode") else {"default": None}
+        out: dict[str, ServiceNetwork | None] = {}
+        for name, cfg in names_to_dict(nets).items():
+            if cfg is None:
+                out[name] = None
+                continue
+            q = p + (name,)
+            out[name] = ServiceNetwork(
+                aliases=cv.str_tuple(cfg.get("aliases")),
+                ipv4_address=cv.opt_str(cfg.get("ipv4_address")),
+                ipv6_address=cv.opt_str(cfg.get("ipv6_address")),
+                link_local_ips=cv.str_tuple(cfg.get("link_local_ips")),
+                mac_address=cv.opt_str(cfg.get("mac_address")),
+                driver_opts=cv.str_map(cfg.get("driver_opts")),
+                priority=self.conv(q + ("priority",), cv.to_int, cfg.get("priority")),
+                gw_priority=self.conv(q + ("gw_priority",), cv.to_int, cfg.get("gw_priority")),
+                interface_name=cv.opt_str(cfg.get("interface_name")),
+            )
+        return out
+
+    def depends_on(self, p: tuple[PathPart, ...], raw: Any) -> dict[str, Dependency]:
+        out = {}
+        for name, cfg in names_to_dict(raw).items():
+            cfg = cfg or {}
+            restart = self.conv(p + (name, "restart"), cv.to_bool, cfg.get("restart"))
+            required = self.conv(p + (name, "required"), cv.to_bool, cfg.get("required"))
+            out[name] = Dependency(
+                condition=scalar_str(cfg.get("condition", "service_started")),
+                restart=bool(restart),
+                required=True if required is None else required,
+            )
+        return out
+
+    def healthcheck(self, p: tuple[PathPart, ...], raw: Any) -> Healthcheck | None:
+        if raw is None:
+            return None
+        c = self.conv
+        test = raw.get("test")
+        if isinstance(test, str):
+            test_t: tuple[str, ...] | None = ("CMD-SHELL", test)
+        elif test is not None:
+            test_t = tuple(scalar_str(t) for t in test)
+            if test_t and test_t[0] not in ("CMD", "CMD-SHELL", "NONE"):
+                raise self.fail(p + ("test",), 'a list must start with "CMD", "CMD-SHELL" or "NONE"')
+        else:
+            test_t = None
+        disable = bool(c(p + ("disable",), cv.to_bool, raw.get("disable")))
+        return Healthcheck(
+            test=test_t,
+            interval=c(p + ("interval",), parse_duration, raw.get("interval")),
+            timeout=c(p + ("timeout",), parse_duration, raw.get("timeout")),
+            retries=c(p + ("retries",), cv.to_int, raw.get("retries")),
+            start_period=c(p + ("start_period",), parse_duration, raw.get("start_period")),
+            start_interval=c(p + ("start_interval",), parse_duration, raw.get("start_interval")),
+            disable=disable or test_t == ("NONE",),
+        )
+
+    def resources(self, p: tuple[PathPart, ...], raw: Any) -> Resources | None:
+        if raw is None:
+            return None
+        return Resources(
+            cpus=self.conv(p + ("cpus",), cv.to_float, raw.get("cpus")),
+            memory=self.conv(p + ("memory",), parse_size, raw.get("memory")),
+            pids=self.conv(p + ("pids",), cv.to_int, raw.get("pids")),
+            devices=tuple(raw.get("devices") or ()),
+            generic_resources=tuple(raw.get("generic_resources") or ()),
+        )
+
+    def deploy(self, p: tuple[PathPart, ...], raw: Any) -> Deploy | None:
+        if raw is None:
+            return None
+        c = self.conv
+        res = raw.get("resources") or {}
+        rp = raw.get("restart_policy")
+        policy = None
+        if rp is not None:
+            q = p + ("restart_policy",)
+            policy = RestartPolicy(
+                condition=cv.opt_str(rp.get("condition")),
+                delay=c(q + ("delay",), parse_duration, rp.get("delay")),
+                max_attempts=c(q + ("max_attempts",), cv.to_int, rp.get("max_attempts")),
+                window=c(q + ("window",), parse_duration, rp.get("window")),
+            )
+        return Deploy(
+            mode=cv.opt_str(raw.get("mode")),
+            replicas=c(p + ("replicas",), cv.to_int, raw.get("replicas")),
+            labels=cv.str_map(raw.get("labels")),
+            resources_limits=self.resources(p + ("resources", "limits"), res.get("limits")),
+            resources_reservations=self.resources(p + ("resources", "reservations"), res.get("reservations")),
+            restart_policy=policy,
+            endpoint_mode=cv.opt_str(raw.get("endpoint_mode")),
+            placement=raw.get("placement"),
+            update_config=raw.get("update_config"),
+            rollback_config=raw.get("rollback_config"),
+        )
+
+    def ulimits(self, p: tuple[PathPart, ...], raw: Any) -> dict[str, Ulimit]:
+        out = {}
+        for name, value in (raw or {}).items():
+            if isinstance(value, dict):
+                soft = self.conv(p + (name, "soft"), cv.to_int, value.get("soft"))
+                hard = self.conv(p + (name, "hard"), cv.to_int, value.get("hard"))
+                out[name] = Ulimit(soft=soft, hard=hard)
+            else:
+                n = self.conv(p + (name,), cv.to_int, value)
+                out[name] = Ulimit(soft=n, hard=n, single=True)
+        return out
+
+    def device(self, p: tuple[PathPart, ...], raw: Any) -> Device:
+        if isinstance(raw, dict):
+            source = scalar_str(raw.get("source", ""))
+            return Device(source=source, target=scalar_str(raw.get("target", source)),
+                          permissions=scalar_str(raw.get("permissions", "rwm")))
+        parts = scalar_str(raw).split(":")
+        if len(parts) > 3 or not parts[0]:
+            raise self.fail(p, f'"{raw}" is not a valid device (like /dev/sda:/dev/xvda:rwm)')
+        source = parts[0]
+        target = parts[1] if len(parts) > 1 and parts[1] else source
+        perms = parts[2] if len(parts) > 2 else "rwm"
+        if len(parts) == 2 and parts[1] and not parts[1].startswith("/"):
+            target, perms = source, parts[1]
+        return Device(source=source, target=target, permissions=perms)
+
+    def logging(self, raw: Any) -> Logging | None:
+        if raw is None:
+            return None
+        opts = raw.get("options") or {}
+        return Logging(driver=cv.opt_str(raw.get("driver")),
+                       options={k: cv.opt_str(v) for k, v in opts.items()})
+
+    def file_ref(self, p: tuple[PathPart, ...], raw: Any) -> FileRef:
+        if not isinstance(raw, dict):
+            return FileRef(source=scalar_str(raw))
+        return FileRef(
+            source=scalar_str(raw["source"]),
+            target=cv.opt_str(raw.get("target")),
+            uid=cv.opt_str(raw.get("uid")),
+            gid=cv.opt_str(raw.get("gid")),
+            mode=self.conv(p + ("mode",), cv.to_mode, raw.get("mode")),
+        )
+
+
+def check_restart(value: Any) -> str:
+    text = scalar_str(value)
+    name, _, count = text.partition(":")
+    if name in ("no", "always", "unless-stopped") and not count:
+        return text
+    if name == "on-failure" and (not count or count.isdigit()):
+        return text
+    raise ValueError(f'"{text}" is not a restart policy (no, always, on-failure[:N], unless-stopped)')
+
+
+def parse_duration_us(value: Any) -> int:
+    """cpu_quota / cpu_rt_runtime: microseconds, written as a number or a duration."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    text = scalar_str(value)
+    if text.lstrip("-").isdigit():
+        return int(text)
+    return round(parse_duration(text) * 1_000_000)

@@ -1,0 +1,29 @@
+"""What a caller asks of the loader, and what it gets back. Kept light: no YAML, no schema."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .inputs import Inputs
+from .model import Project
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """What the command line (or a caller) asks of the loader."""
+
+    files: tuple[str, ...] = ()
+    project_name: str | None = None
+    project_directory: str | None = None
+    env_files: tuple[str, ...] = ()
+    profiles: tuple[str, ...] = ()
+    services: tuple[str, ...] = ()
+    interpolate: bool = True
+    cwd: str = "."
+
+
+@dataclass
+class Loaded:
+    project: Project
+    warnings: list[str] = field(default_factory=list)
+    inputs: Inputs | None = None

@@ -1,0 +1,178 @@
+"""Assemble the Project from the merged compose dict: profiles, resources, checks."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from . import convert as cv
+from .errors import ConfigError, ConfigErrors
+from .forms import scalar_str
+from .model import FileObject, IpamPool, Network, Project, Service, Volume
+from .normalize import Locate, Normalizer, Reader
+
+
+def _enabled(svc: Mapping[str, Any], name: str, profiles: tuple[str, ...], wanted: tuple[str, ...]) -> bool:
+    own = [scalar_str(p) for p in svc.get("profiles") or []]
+    return not own or "*" in profiles or any(p in profiles for p in own) or name in wanted
+
+
+def _extensions(raw: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in raw.items() if k.startswith("x-")}
+
+
+def _ext_name(raw: Mapping[str, Any], key: str, project: str) -> tuple[bool, str]:
+    external = raw.get("external")
+    if isinstance(external, dict):  # legacy ``external: {name: x}``
+        return True, scalar_str(external.get("name", raw.get("name", key)))
+    is_ext = bool(cv.to_bool(external)) if external is not None else False
+    if raw.get("name"):
+        return is_ext, scalar_str(raw["name"])
+    return is_ext, key if is_ext else f"{project}_{key}"
+
+
+def network(key: str, raw: Mapping[str, Any] | None, project: str) -> Network:
+    raw = raw or {}
+    external, name = _ext_name(raw, key, project)
+    ipam = raw.get("ipam") or {}
+    pools = tuple(
+        IpamPool(subnet=cv.opt_str(c.get("subnet")), ip_range=cv.opt_str(c.get("ip_range")),
+                 gateway=cv.opt_str(c.get("gateway")), aux_addresses=cv.str_map(c.get("aux_addresses")))
+        for c in ipam.get("config") or []
+    )
+    def flag(k: str) -> bool | None:
+        return None if raw.get(k) is None else cv.to_bool(raw[k])
+    return Network(
+        name=name, driver=cv.opt_str(raw.get("driver")), driver_opts=cv.str_map(raw.get("driver_opts")),
+        ipam_driver=cv.opt_str(ipam.get("driver")), ipam_config=pools,
+        ipam_options=cv.str_map(ipam.get("options")), external=external,
+        internal=bool(flag("internal")), attachable=bool(flag("attachable")),
+        enable_ipv4=flag("enable_ipv4"), enable_ipv6=flag("enable_ipv6"),
+        labels=cv.str_map(raw.get("labels")), extensions=_extensions(raw),
+    )
+
+
+def volume(key: str, raw: Mapping[str, Any] | None, project: str) -> Volume:
+    raw = raw or {}
+    external, name = _ext_name(raw, key, project)
+    return Volume(name=name, driver=cv.opt_str(raw.get("driver")), driver_opts=cv.str_map(raw.get("driver_opts")),
+                  external=external, labels=cv.str_map(raw.get("labels")), extensions=_extensions(raw))
+
+
+def file_object(key: str, raw: Mapping[str, Any] | None, project: str) -> FileObject:
+    raw = raw or {}
+    external, name = _ext_name(raw, key, project)
+    return FileObject(
+        name=name, file=cv.opt_str(raw.get("file")), environment=cv.opt_str(raw.get("environment")),
+        content=cv.opt_str(raw.get("content")), external=external, driver=cv.opt_str(raw.get("driver")),
+        driver_opts=cv.str_map(raw.get("driver_opts")), template_driver=cv.opt_str(raw.get("template_driver")),
+        labels=cv.str_map(raw.get("labels")), extensions=_extensions(raw),
+    )
+
+
+def build_project(
+    merged: Mapping[str, Any], *, name: str, working_dir: str, config_files: tuple[str, ...],
+    reader: Reader, profiles: tuple[str, ...], wanted: tuple[str, ...], locate: Locate,
+) -> Project:
+    norm = Normalizer(reader, locate)
+    raw_services: dict[str, Any] = {k: v or {} for k, v in (merged.get("services") or {}).items()}
+    enabled, disabled = {}, {}
+    for key, raw in raw_services.items():
+        svc = norm.service(key, raw)
+        (enabled if _enabled(raw, key, profiles, wanted) else disabled)[key] = svc
+
+    def resources(kind: str, make: Any) -> dict[str, Any]:
+        out = {}
+        for key, raw in (merged.get(kind) or {}).items():
+            try:
+                out[key] = make(key, raw, name)
+            except ValueError as exc:
+                raise ConfigError.at(locate((kind, key)), (kind, key), str(exc)) from None
+        return out
+
+    networks = resources("networks", network)
+    if any("default" in s.networks for s in enabled.values()) and "default" not in networks:
+        networks = {**networks, "default": Network(name=f"{name}_default")}
+    project = Project(
+        name=name, working_dir=working_dir, config_files=config_files,
+        services=enabled, networks=networks,
+        volumes=resources("volumes", volume),
+        secrets=resources("secrets", file_object),
+        configs=resources("configs", file_object),
+        models=dict(merged.get("models") or {}),
+        extensions=_extensions(merged),
+        disabled_services=disabled,
+        profiles=profiles,
+    )
+    check_consistency(project, locate)
+    return project
+
+
+def check_consistency(project: Project, locate: Locate) -> None:
+    """References between services and top-level resources, as Compose checks them."""
+    errors: list[ConfigError] = []
+
+    def err(path: tuple[str | int, ...], message: str) -> None:
+        errors.append(ConfigError.at(locate(path), path, message))
+
+    for name, svc in project.services.items():
+        p = ("services", name)
+        if svc.image is None and svc.build is None:
+            err(p, f'service "{name}" has neither an image nor a build context specified')
+        if svc.network_mode and svc.networks:
+            err(p + ("network_mode",), f'service "{name}" declares both network_mode and networks; use one')
+        for net in svc.networks:
+            if net not in project.networks:
+                err(p + ("networks", net), f'service "{name}" refers to undefined network "{net}"')
+        for i, m in enumerate(svc.volumes):
+            if m.type == "volume" and m.source and m.source not in project.volumes:
+                err(p + ("volumes", i), f'service "{name}" refers to undefined volume "{m.source}"')
+        for kind in ("secrets", "configs"):
+            defined = getattr(project, kind)
+            for i, ref in enumerate(getattr(svc, kind)):
+                if ref.source not in defined:
+                    err(p + (kind, i), f'service "{name}" refers to undefined {kind[:-1]} "{ref.source}"')
+        if svc.container_name and svc.replicas > 1:
+            err(p + ("container_name",),
+                f'service "{name}" sets container_name but runs {svc.replicas} replicas; '
+                "a container name must be unique")
+        if svc.scale is not None and svc.deploy and svc.deploy.replicas is not None \
+                and svc.scale != svc.deploy.replicas:
+            err(p + ("scale",), f"scale ({svc.scale}) and deploy.replicas ({svc.deploy.replicas}) disagree")
+    for kind in ("secrets", "configs"):
+        for key, obj in getattr(project, kind).items():
+            sources = [s for s in (obj.file, obj.environment, obj.content) if s is not None]
+            if not obj.external and len(sources) != 1:
+                err((kind, key), f'{kind[:-1]} "{key}" must have exactly one of file, environment or content')
+    check_dependencies(project, locate, errors)
+    if errors:
+        raise ConfigErrors(errors)
+
+
+def dependency_refs(svc: Service) -> list[tuple[str, str, bool]]:
+    """(kind, service, required) for every other service ``svc`` needs."""
+    refs = [("depends_on", dep, d.required) for dep, d in svc.depends_on.items()]
+    refs += [("links", link.split(":")[0], True) for link in svc.links]
+    for vf in svc.volumes_from:
+        if not vf.startswith("container:"):
+            refs.append(("volumes_from", vf.split(":")[0], True))
+    for key in ("network_mode", "ipc", "pid"):
+        value = getattr(svc, key)
+        if value and value.startswith("service:"):
+            refs.append((key, value.split(":", 1)[1], True))
+    return refs
+
+
+def check_dependencies(project: Project, locate: Locate, errors: list[ConfigError]) -> None:
+    for name, svc in project.services.items():
+        for kind, dep, required in dependency_refs(svc):
+            if dep in project.services or not required:
+                continue
+            path = ("services", name, kind)
+            if dep in project.disabled_services:
+                profiles = ", ".join(project.disabled_services[dep].profiles)
+                msg = (f'service "{name}" depends on service "{dep}", which is disabled '
+                       f"(profiles: {profiles}); enable it with --profile or drop the dependency")
+            else:
+                msg = f'service "{name}" depends on undefined service "{dep}"'
+            errors.append(ConfigError.at(locate(path), path, msg))

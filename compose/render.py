@@ -1,0 +1,253 @@
+"""The model printed as ``docker compose config`` prints a project.
+
+Service keys are sorted; nested blocks keep Compose's field order. Sizes
+print as byte counts in strings (``"536870912"``), durations as Go prints
+them (``1m30s``), published ports as strings, commands as lists.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from .model import (
+    Build, Deploy, FileObject, Healthcheck, Mount, Network, Port, Project, Resources, Service,
+    Ulimit, Volume,
+)
+from .units import format_duration
+
+
+def _clean(d: dict[str, Any]) -> dict[str, Any]:
+    """Drop unset entries: None, False flags and empty collections."""
+    return {k: v for k, v in d.items() if v is not None and v is not False and v != {} and v != [] and v != ()}
+
+
+def _size(n: int | None) -> str | None:
+    return None if n is None else str(n)
+
+
+def _dur(s: float | None) -> str | None:
+    return None if s is None else format_duration(s)
+
+
+def _list(t: tuple[Any, ...]) -> list[Any] | None:
+    return list(t) if t else None
+
+
+def port(p: Port) -> dict[str, Any]:
+    return _clean({"name": p.name, "mode": p.mode, "host_ip": p.host_ip, "target": p.target,
+                   "published": p.published, "protocol": p.protocol, "app_protocol": p.app_protocol})
+
+
+def mount(m: Mount) -> dict[str, Any]:
+    out: dict[str, Any] = {"type": m.type, "source": m.source, "target": m.target,
+                           "read_only": m.read_only, "consistency": m.consistency}
+    if m.bind is not None:
+        out["bind"] = _clean({"propagation": m.bind.propagation, "create_host_path": m.bind.create_host_path,
+                              "selinux": m.bind.selinux, "recursive": m.bind.recursive})
+    if m.volume is not None:
+        out["volume"] = _clean({"nocopy": m.volume.nocopy, "subpath": m.volume.subpath,
+                                "labels": dict(m.volume.labels)})
+    if m.tmpfs is not None:
+        out["tmpfs"] = _clean({"size": m.tmpfs.size, "mode": m.tmpfs.mode})
+    if m.image_subpath is not None:
+        out["image"] = {"subpath": m.image_subpath}
+    cleaned = _clean(out)
+    for key in ("bind", "volume", "tmpfs"):
+        if key in out and out[key] == {} and key in ("volume",):
+            cleaned[key] = {}
+    return cleaned
+
+
+def ulimit(u: Ulimit) -> Any:
+    return u.soft if u.single else {"soft": u.soft, "hard": u.hard}
+
+
+def build(b: Build) -> dict[str, Any]:
+    return _clean({
+        "context": b.context, "dockerfile": b.dockerfile, "dockerfile_inline": b.dockerfile_inline,
+        "args": dict(b.args), "ssh": _list(b.ssh), "labels": dict(b.labels),
+        "cache_from": _list(b.cache_from), "cache_to": _list(b.cache_to), "no_cache": b.no_cache,
+        "additional_contexts": dict(b.additional_contexts), "network": b.network, "pull": b.pull,
+        "target": b.target, "shm_size": _size(b.shm_size), "extra_hosts": _hosts(b.extra_hosts),
+        "isolation": b.isolation, "privileged": b.privileged,
+        "secrets": [_ref(r) for r in b.secrets], "tags": _list(b.tags),
+        "ulimits": {k: ulimit(v) for k, v in b.ulimits.items()}, "platforms": _list(b.platforms),
+    })
+
+
+def healthcheck(h: Healthcheck) -> dict[str, Any]:
+    return _clean({"test": _list(h.test) if h.test is not None else None, "timeout": _dur(h.timeout),
+                   "interval": _dur(h.interval), "retries": h.retries,
+                   "start_period": _dur(h.start_period), "start_interval": _dur(h.start_interval),
+                   "disable": h.disable})
+
+
+def _resources(r: Resources | None) -> dict[str, Any] | None:
+    if r is None:
+        return None
+    return _clean({"cpus": r.cpus, "memory": _size(r.memory), "pids": r.pids,
+                   "devices": list(r.devices), "generic_resources": list(r.generic_resources)})
+
+
+def deploy(d: Deploy) -> dict[str, Any]:
+    policy = None
+    if d.restart_policy is not None:
+        rp = d.restart_policy
+        policy = _clean({"condition": rp.condition, "delay": _dur(rp.delay),
+                         "max_attempts": rp.max_attempts, "window": _dur(rp.window)})
+    resources = _clean({"limits": _resources(d.resources_limits),
+                        "reservations": _resources(d.resources_reservations)})
+    return _clean({
+        "mode": d.mode, "replicas": d.replicas, "labels": dict(d.labels), "update_config": d.update_config,
+        "rollback_config": d.rollback_config, "resources": resources or None,
+        "restart_policy": policy, "placement": d.placement, "endpoint_mode": d.endpoint_mode,
+    })
+
+
+def _hosts(hosts: Mapping[str, tuple[str, ...]]) -> list[str] | None:
+    return [f"{h}={ip}" for h, ips in hosts.items() for ip in ips] or None
+
+
+def _ref(r: Any) -> dict[str, Any]:
+    mode = None if r.mode is None else int(r.mode)
+    return _clean({"source": r.source, "target": r.target, "uid": r.uid, "gid": r.gid, "mode": mode})
+
+
+def service(s: Service) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(s):
+        if f.name == "name":
+            continue
+        value = getattr(s, f.name)
+        if value is None or value == () or value == {}:
+            if f.name == "command" and value == ():
+                out["command"] = []
+            if f.name == "entrypoint" and value == ():
+                out["entrypoint"] = []
+            continue
+        if f.name == "extensions":
+            out.update(value)
+            continue
+        out[f.name] = _service_value(f.name, value)
+    return {k: out[k] for k in sorted(out)}
+
+
+def _service_value(key: str, value: Any) -> Any:
+    if key in ("mem_limit", "mem_reservation", "memswap_limit", "shm_size"):
+        return str(value)
+    if key == "stop_grace_period":
+        return format_duration(value)
+    if key == "build":
+        return build(value)
+    if key == "ports":
+        return [port(p) for p in value]
+    if key == "volumes":
+        return [mount(m) for m in value]
+    if key == "networks":
+        return {n: (None if c is None else _clean({
+            "aliases": _list(c.aliases), "ipv4_address": c.ipv4_address, "ipv6_address": c.ipv6_address,
+            "link_local_ips": _list(c.link_local_ips), "mac_address": c.mac_address,
+            "driver_opts": dict(c.driver_opts), "priority": c.priority, "gw_priority": c.gw_priority,
+            "interface_name": c.interface_name,
+        })) for n, c in value.items()}
+    if key == "depends_on":
+        return {n: _clean({"condition": d.condition, "restart": d.restart}) | {"required": d.required}
+                for n, d in value.items()}
+    if key == "healthcheck":
+        return healthcheck(value)
+    if key == "deploy":
+        return deploy(value)
+    if key == "ulimits":
+        return {k: ulimit(v) for k, v in value.items()}
+    if key == "devices":
+        return [{"source": d.source, "target": d.target, "permissions": d.permissions} for d in value]
+    if key == "logging":
+        return _clean({"driver": value.driver, "options": dict(value.options)})
+    if key in ("secrets", "configs"):
+        return [_ref(r) for r in value]
+    if key == "env_file":
+        return [_clean({"path": e.path, "required": e.required, "format": e.format})
+                | {"required": e.required} for e in value]
+    if key == "extra_hosts":
+        return _hosts(value)
+    if isinstance(value, tuple):
+        return list(value)
+    if isinstance(value, Mapping):
+        return dict(value)
+    return value
+
+
+def network(n: Network) -> dict[str, Any]:
+    ipam = _clean({
+        "driver": n.ipam_driver,
+        "config": [_clean({"subnet": p.subnet, "ip_range": p.ip_range, "gateway": p.gateway,
+                           "aux_addresses": dict(p.aux_addresses)}) for p in n.ipam_config],
+        "options": dict(n.ipam_options),
+    })
+    return _clean({
+        "name": n.name, "driver": n.driver, "driver_opts": dict(n.driver_opts), "ipam": ipam or None,
+        "external": n.external, "internal": n.internal, "attachable": n.attachable,
+        "enable_ipv4": n.enable_ipv4, "enable_ipv6": n.enable_ipv6, "labels": dict(n.labels),
+    }) | dict(n.extensions)
+
+
+def volume(v: Volume) -> dict[str, Any]:
+    return _clean({"name": v.name, "driver": v.driver, "driver_opts": dict(v.driver_opts),
+                   "external": v.external, "labels": dict(v.labels)}) | dict(v.extensions)
+
+
+def file_object(o: FileObject) -> dict[str, Any]:
+    return _clean({"name": o.name, "file": o.file, "environment": o.environment, "content": o.content,
+                   "external": o.external, "driver": o.driver, "driver_opts": dict(o.driver_opts),
+                   "template_driver": o.template_driver, "labels": dict(o.labels)}) | dict(o.extensions)
+
+
+def project_dict(p: Project) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": p.name, "services": {k: service(p.services[k]) for k in sorted(p.services)}}
+    if p.networks:
+        out["networks"] = {k: network(p.networks[k]) for k in sorted(p.networks)}
+    if p.volumes:
+        out["volumes"] = {k: volume(p.volumes[k]) for k in sorted(p.volumes)}
+    if p.secrets:
+        out["secrets"] = {k: file_object(p.secrets[k]) for k in sorted(p.secrets)}
+    if p.configs:
+        out["configs"] = {k: file_object(p.configs[k]) for k in sorted(p.configs)}
+    if p.models:
+        out["models"] = dict(p.models)
+    out.update(p.extensions)
+    return out
+
+
+class _Dumper:
+    """YAML output as Compose writes it: block style, 2-space indent, lists indented under keys."""
+
+    @staticmethod
+    def dump(data: Any) -> str:
+        import yaml
+
+        class Dumper(yaml.SafeDumper):
+            def increase_indent(self, flow: bool = False, indentless: bool = False) -> Any:
+                return super().increase_indent(flow, False)
+
+            def choose_scalar_style(self) -> Any:
+                style = super().choose_scalar_style()
+                return '"' if style == "'" else style
+
+        def str_presenter(dumper: Any, value: str) -> Any:
+            style = "|" if "\n" in value else None
+            return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+        Dumper.add_representer(str, str_presenter)
+        return yaml.dump(data, Dumper=Dumper, sort_keys=False, default_flow_style=False,
+                         allow_unicode=True, width=1 << 30)
+
+
+def to_yaml(data: Any) -> str:
+    return _Dumper.dump(data)
+
+
+def to_json(data: Any) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
