@@ -13,10 +13,8 @@ def load(options: LoadOptions, environ: Mapping[str, str], stdin: str | None = N
     hit = cache.get(options, environ, stdin)
     if hit is not None:
         return hit
-    from .graph import DependencyGraph
     from .loader import load_project
 
     loaded = load_project(options, environ, stdin)
-    DependencyGraph(loaded.project)  # refuses dependency cycles
     cache.put(options, stdin, loaded, environ)
     return loaded

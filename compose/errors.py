@@ -100,6 +100,10 @@ class ConfigErrors(ComposeError):
 class GraphError(ComposeError):
     """The services' dependencies cannot be ordered (a cycle, a missing service)."""
 
+    def __init__(self, message: str, cycle: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.cycle = tuple(cycle)
+
 
 class UsageError(ComposeError):
     """The command line asks for something impossible (unknown service, bad flag value)."""

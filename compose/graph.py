@@ -39,8 +39,8 @@ class DependencyGraph:
             return
         names = [edge[0] for edge in cycle] + [cycle[0][0]]
         if len(names) == 2 or names[0] == names[1]:
-            raise GraphError(f'service "{names[0]}" depends on itself')
-        raise GraphError("dependency cycle between services: " + " -> ".join(names))
+            raise GraphError(f'service "{names[0]}" depends on itself', names)
+        raise GraphError("dependency cycle between services: " + " -> ".join(names), names)
 
     def dependencies(self, service: str) -> set[str]:
         """Everything ``service`` needs, directly or not."""

@@ -16,7 +16,7 @@ from typing import Any
 
 from . import discovery
 from .dotenv import parse_dotenv
-from .errors import ConfigError, ConfigErrors, Location, PathPart, UsageError
+from .errors import ConfigError, ConfigErrors, GraphError, Location, PathPart, UsageError
 from .extends import apply_extends
 from .inputs import Inputs
 from .interpolate import interpolate_tree
@@ -24,7 +24,7 @@ from .merge import dedupe_single, merge_files
 from .model import Project
 from .options import Loaded, LoadOptions
 from .paths import resolve_document
-from .project import build_project
+from .project import build_project, dependency_refs
 from .validate import validate_document
 from .yamlload import Positions, parse_documents, strip_markers
 
@@ -189,7 +189,7 @@ class Loader:
             documents.extend(d.data for d in self.load_file(path, project_dir))
         merged = merge_files(documents)
         name = self.project_name(merged, project_dir)
-        return build_project(
+        project = build_project(
             merged,
             name=name,
             working_dir=project_dir,
@@ -199,6 +199,22 @@ class Loader:
             wanted=opts.services,
             locate=self.locator,
         )
+        self.check_graph(project)
+        return project
+
+    def check_graph(self, project: Project) -> None:
+        from .graph import DependencyGraph
+
+        try:
+            DependencyGraph(project)
+        except GraphError as exc:
+            if not exc.cycle:
+                raise
+            first = exc.cycle[0]
+            svc = project.services[first]
+            kind = next((k for k, dep, _ in dependency_refs(svc) if dep == exc.cycle[1]), "depends_on")
+            path = ("services", first, kind)
+            raise ConfigError.at(self.locator(path), path, str(exc)) from None
 
     def active_profiles(self) -> tuple[str, ...]:
         if self.options.profiles:

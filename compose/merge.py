@@ -132,18 +132,8 @@ def volume_target(item: Any) -> str:
 
 
 def split_volume(spec: str) -> list[str]:
-    """Split ``src:dst[:mode]`` on colons, keeping a Windows drive letter ``C:\\`` whole."""
-    parts: list[str] = []
-    current = ""
-    for i, ch in enumerate(spec):
-        if ch == ":" and not (len(current) == 1 and current.isalpha() and not parts
-                              and spec[i + 1:i + 2] in ("\\", "/")):
-            parts.append(current)
-            current = ""
-        else:
-            current += ch
-    parts.append(current)
-    return parts
+    """Split ``src:dst[:mode]`` on colons (pycompose runs on Linux: no drive letters)."""
+    return spec.split(":")
 
 
 def _mount_key(default_dir: str) -> Callable[[Any], str]:

@@ -14,9 +14,23 @@ from .dotenv import parse_dotenv
 from .errors import ConfigError, Location, PathPart
 from .forms import extra_hosts_to_dict, names_to_dict, scalar_str
 from .model import (
-    BindOptions, Build, Dependency, Deploy, Device, EnvFile, FileRef, Healthcheck,
-    Logging, Mount, Resources, RestartPolicy, Service, ServiceNetwork, TmpfsOptions,
-    Ulimit, VolumeOptions,
+    BindOptions,
+    Build,
+    Dependency,
+    Deploy,
+    Device,
+    EnvFile,
+    FileRef,
+    Healthcheck,
+    Logging,
+    Mount,
+    Resources,
+    RestartPolicy,
+    Service,
+    ServiceNetwork,
+    TmpfsOptions,
+    Ulimit,
+    VolumeOptions,
 )
 from .syntax import parse_port, parse_volume
 from .units import parse_duration, parse_size
@@ -38,17 +52,20 @@ class Normalizer:
     def __init__(self, reader: Reader, locate: Locate) -> None:
         self.reader = reader
         self.locate = locate
+        self.errors: list[ConfigError] = []
 
     def fail(self, path: tuple[PathPart, ...], message: str) -> ConfigError:
         return ConfigError.at(self.locate(path), path, message)
 
     def conv(self, path: tuple[PathPart, ...], fn: Callable[[Any], Any], value: Any) -> Any:
+        """``fn(value)``; a ValueError is recorded (all are reported together) and gives None."""
         if value is None:
             return None
         try:
             return fn(value)
         except ValueError as exc:
-            raise self.fail(path, str(exc)) from None
+            self.errors.append(self.fail(path, str(exc)))
+            return None
 
     # -- services -----------------------------------------------------------------
 
@@ -137,7 +154,7 @@ class Normalizer:
         for i, ef in enumerate(env_files):
             if not self.reader.isfile(ef.path):
                 if ef.required:
-                    raise self.fail(p + ("env_file", i), f"env file {ef.path} not found")
+                    self.errors.append(self.fail(p + ("env_file", i), f"env file {ef.path} not found"))
                 continue
             text = self.reader.read_text(ef.path)
             env.update(parse_dotenv(text, filename=ef.path, lookup=self.reader.lookup))
@@ -194,12 +211,13 @@ class Normalizer:
                     app_protocol=cv.opt_str(item.get("app_protocol")),
                 ))
             else:
-                out.extend(self.conv(p + (i,), parse_port, item))
+                out.extend(self.conv(p + (i,), parse_port, item) or ())
         return tuple(out)
 
     def mount(self, p: tuple[PathPart, ...], raw: Any) -> Mount:
         if not isinstance(raw, dict):
-            return self.conv(p, parse_volume, raw)  # type: ignore[no-any-return]
+            parsed = self.conv(p, parse_volume, raw)
+            return parsed if parsed is not None else Mount(type="volume", target="/")
         c = self.conv
         kind = scalar_str(raw["type"])
         source = cv.opt_str(raw.get("source"))

@@ -76,7 +76,8 @@ def build_project(
 ) -> Project:
     norm = Normalizer(reader, locate)
     raw_services: dict[str, Any] = {k: v or {} for k, v in (merged.get("services") or {}).items()}
-    enabled, disabled = {}, {}
+    enabled: dict[str, Service] = {}
+    disabled: dict[str, Service] = {}
     for key, raw in raw_services.items():
         svc = norm.service(key, raw)
         (enabled if _enabled(raw, key, profiles, wanted) else disabled)[key] = svc
@@ -104,13 +105,15 @@ def build_project(
         disabled_services=disabled,
         profiles=profiles,
     )
-    check_consistency(project, locate)
+    check_consistency(project, locate, norm.errors)
     return project
 
 
-def check_consistency(project: Project, locate: Locate) -> None:
-    """References between services and top-level resources, as Compose checks them."""
-    errors: list[ConfigError] = []
+def check_consistency(project: Project, locate: Locate, errors: list[ConfigError]) -> None:
+    """References between services and top-level resources, as Compose checks them.
+
+    Raises ConfigErrors with ``errors`` (found earlier) and every problem found here.
+    """
 
     def err(path: tuple[str | int, ...], message: str) -> None:
         errors.append(ConfigError.at(locate(path), path, message))
@@ -146,7 +149,7 @@ def check_consistency(project: Project, locate: Locate) -> None:
                 err((kind, key), f'{kind[:-1]} "{key}" must have exactly one of file, environment or content')
     check_dependencies(project, locate, errors)
     if errors:
-        raise ConfigErrors(errors)
+        raise ConfigErrors(sorted(errors, key=lambda e: (e.file or "", e.line, e.column)))
 
 
 def dependency_refs(svc: Service) -> list[tuple[str, str, bool]]:

@@ -13,8 +13,18 @@ from collections.abc import Mapping
 from typing import Any
 
 from .model import (
-    Build, Deploy, FileObject, Healthcheck, Mount, Network, Port, Project, Resources, Service,
-    Ulimit, Volume,
+    Build,
+    Deploy,
+    FileObject,
+    Healthcheck,
+    Mount,
+    Network,
+    Port,
+    Project,
+    Resources,
+    Service,
+    Ulimit,
+    Volume,
 )
 from .units import format_duration
 

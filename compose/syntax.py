@@ -107,9 +107,7 @@ _MODES = {"ro", "rw", "z", "Z", "nocopy"} | _PROPAGATION | _CONSISTENCY
 
 def is_path(source: str) -> bool:
     """A short-syntax volume source is a host path (bind) when it looks like one."""
-    return source.startswith((".", "/", "~")) or (
-        len(source) > 2 and source[1] == ":" and source[0].isalpha() and source[2] in "\\/"
-    )
+    return source.startswith((".", "/", "~"))
 
 
 @dataclass(frozen=True)

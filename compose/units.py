@@ -23,7 +23,7 @@ def parse_duration(value: object) -> float:
     if re.fullmatch(r"\d+(\.\d+)?", text):
         return float(text)
     sign = 1.0
-    if text[:1] in "+-":
+    if text and text[0] in "+-":
         sign = -1.0 if text[0] == "-" else 1.0
         text = text[1:]
     if not text:

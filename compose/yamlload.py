@@ -39,7 +39,7 @@ _MERGE = "tag:yaml.org,2002:merge"
 _CORE = [
     (_BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")),
     (_NULL, re.compile(r"^(?:~|null|Null|NULL|)$"), ["~", "n", "N", ""]),
-    (_INT, re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"), list("-+0123456789")),
+    (_INT, re.compile(r"^[-+]?(?:0b[01_]+|0o[0-7_]+|0x[0-9a-fA-F_]+|[0-9][0-9_]*)$"), list("-+0123456789")),
     (
         _FLOAT,
         re.compile(
@@ -99,12 +99,7 @@ def _scalar(node: yaml.ScalarNode, file: str) -> Any:
     if tag == _BOOL:
         return value.lower() == "true"
     if tag == _INT:
-        v = value.replace("_", "")
-        if v.startswith("0o"):
-            return int(v[2:], 8)
-        if v.startswith("0x"):
-            return int(v[2:], 16)
-        return int(v)
+        return _go_int(value)
     if tag == _FLOAT:
         low = value.lower()
         if low.endswith("inf"):
@@ -118,6 +113,18 @@ def _scalar(node: yaml.ScalarNode, file: str) -> Any:
         return value
     raise ConfigError(f"unsupported YAML tag {tag}", file=file, line=node.start_mark.line + 1,
                       column=node.start_mark.column + 1)
+
+
+def _go_int(text: str) -> int:
+    """An integer as yaml.v3 reads one: underscores ignored, 0x/0o/0b prefixes, a leading 0 is octal."""
+    v = text.replace("_", "")
+    sign = -1 if v.startswith("-") else 1
+    v = v.lstrip("+-")
+    if v[:2] in ("0x", "0o", "0b"):
+        return sign * int(v, 0)
+    if len(v) > 1 and v.startswith("0") and set(v) <= set("01234567"):
+        return sign * int(v, 8)
+    return sign * int(v, 10)
 
 
 class _Builder:

@@ -53,7 +53,10 @@ def config(
 
 def _render(project, fmt, services, volumes, networks, profiles, images) -> str:  # type: ignore[no-untyped-def]
     if services:
-        return "".join(f"{name}\n" for name in project.services)
+        from ..graph import DependencyGraph
+
+        levels = DependencyGraph(project).start_levels()
+        return "".join(f"{name}\n" for level in levels for name in level)
     if volumes:
         return "".join(f"{name}\n" for name in project.volumes)
     if networks:

@@ -5,18 +5,18 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 from ..options import Loaded, LoadOptions
 
 
-class Ansi(str, Enum):
+class Ansi(StrEnum):
     never = "never"
     always = "always"
     auto = "auto"
 
 
-class Progress(str, Enum):
+class Progress(StrEnum):
     auto = "auto"
     tty = "tty"
     plain = "plain"

@@ -1,0 +1,102 @@
+"""The command line as a user runs it: a subprocess, its output and its exit code."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+COMPOSE = "services:\n  web:\n    image: nginx\n    profiles: [front]\n  db:\n    image: postgres\n    volumes: [data:/var/lib/postgresql]\nvolumes:\n  data: {}\nnetworks:\n  back: {}\n"
+
+
+def run(args, cwd, stdin=None, env=None):
+    environ = {"PATH": os.environ["PATH"], "HOME": "/home/tester", "PYCOMPOSE_NO_CACHE": "1", **(env or {})}
+    return subprocess.run([sys.executable, "-m", "compose.cli.main", *args], cwd=cwd, input=stdin,
+                          capture_output=True, text=True, env=environ)
+
+
+@pytest.fixture
+def project(tmp_path):
+    (tmp_path / "compose.yaml").write_text(COMPOSE)
+    return tmp_path
+
+
+def test_version():
+    r = run(["version"], cwd=".")
+    assert r.returncode == 0 and r.stdout.startswith("pycompose version v")
+    assert run(["version", "--short"], cwd=".").stdout.strip().count(".") == 2
+
+
+@pytest.mark.parametrize("flag,out", [
+    ("--services", "db\n"),
+    ("--volumes", "data\n"),
+    ("--networks", "back\ndefault\n"),
+    ("--profiles", "front\n"),
+    ("--images", "postgres\n"),
+])
+def test_config_listings(project, flag, out):
+    r = run(["config", flag], cwd=project)
+    assert (r.returncode, r.stdout) == (0, out)
+
+
+def test_config_profile_flag_and_named_service(project):
+    assert run(["--profile", "front", "config", "--services"], cwd=project).stdout == "db\nweb\n"
+    assert run(["config", "--services", "web"], cwd=project).stdout == "web\n"
+
+
+def test_config_json_and_yaml_agree(project):
+    import yaml
+
+    as_json = json.loads(run(["config", "--format", "json"], cwd=project).stdout)
+    as_yaml = yaml.safe_load(run(["config"], cwd=project).stdout)
+    assert as_json == as_yaml
+    assert as_json["name"] == project.name.lower().replace("_", "_")
+    assert as_json["volumes"]["data"]["name"].endswith("_data")
+
+
+def test_config_quiet_and_output_file(project):
+    r = run(["config", "-q"], cwd=project)
+    assert (r.returncode, r.stdout, r.stderr) == (0, "", "")
+    out = project / "out.yaml"
+    assert run(["config", "-o", str(out)], cwd=project).returncode == 0
+    assert "postgres" in out.read_text()
+
+
+def test_stdin_file(tmp_path):
+    r = run(["-f", "-", "-p", "fromstdin", "config", "--format", "json"], cwd=tmp_path, stdin=COMPOSE)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["name"] == "fromstdin"
+
+
+def test_bad_file_exit_code_and_message_on_stderr(tmp_path):
+    (tmp_path / "compose.yaml").write_text("services:\n  web:\n    image: x\n    workdir: /a\n")
+    r = run(["config"], cwd=tmp_path)
+    assert r.returncode == 1 and r.stdout == ""
+    assert r.stderr == 'compose.yaml:4:5: services.web.workdir: unknown key "workdir" (did you mean "working_dir"?)\n'
+
+
+def test_warning_goes_to_stderr(tmp_path):
+    (tmp_path / "compose.yaml").write_text("services:\n  web:\n    image: nginx:${NOPE}\n")
+    r = run(["config", "-q"], cwd=tmp_path)
+    assert r.returncode == 0
+    assert r.stderr == 'WARN[0000] The "NOPE" variable is not set. Defaulting to a blank string.\n'
+
+
+def test_unknown_format_is_a_usage_error(project):
+    r = run(["config", "--format", "toml"], cwd=project)
+    assert r.returncode == 2 and "toml" in r.stderr
+
+
+def test_project_name_flag_validated(project):
+    r = run(["-p", "Bad Name", "config"], cwd=project)
+    assert r.returncode == 1 and 'invalid project name "Bad Name"' in r.stderr
+
+
+def test_env_file_and_project_directory_flags(tmp_path):
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "compose.yaml").write_text("services:\n  web:\n    image: nginx:${TAG}\n")
+    (tmp_path / "custom.env").write_text("TAG=custom\n")
+    r = run(["--project-directory", "app", "-f", "app/compose.yaml", "--env-file", "custom.env",
+             "config", "--images"], cwd=tmp_path)
+    assert (r.returncode, r.stdout) == (0, "nginx:custom\n"), r.stderr
