@@ -367,7 +367,6 @@ class Project:
     models: Mapping[str, Any] = _map()
     extensions: Mapping[str, Any] = _map()
     disabled_services: Mapping[str, Service] = _map()
-    environment: Env = _map()
     profiles: tuple[str, ...] = ()
 
     def all_profiles(self) -> list[str]:

@@ -52,23 +52,19 @@ def port(p: Port) -> dict[str, Any]:
 
 
 def mount(m: Mount) -> dict[str, Any]:
-    out: dict[str, Any] = {"type": m.type, "source": m.source, "target": m.target,
-                           "read_only": m.read_only, "consistency": m.consistency}
+    out = _clean({"type": m.type, "source": m.source, "target": m.target,
+                  "read_only": m.read_only, "consistency": m.consistency})
     if m.bind is not None:
         out["bind"] = _clean({"propagation": m.bind.propagation, "create_host_path": m.bind.create_host_path,
                               "selinux": m.bind.selinux, "recursive": m.bind.recursive})
-    if m.volume is not None:
+    if m.volume is not None:  # Compose prints ``volume: {}`` even when no option is set
         out["volume"] = _clean({"nocopy": m.volume.nocopy, "subpath": m.volume.subpath,
                                 "labels": dict(m.volume.labels)})
     if m.tmpfs is not None:
         out["tmpfs"] = _clean({"size": m.tmpfs.size, "mode": m.tmpfs.mode})
     if m.image_subpath is not None:
         out["image"] = {"subpath": m.image_subpath}
-    cleaned = _clean(out)
-    for key in ("bind", "volume", "tmpfs"):
-        if key in out and out[key] == {} and key in ("volume",):
-            cleaned[key] = {}
-    return cleaned
+    return {k: v for k, v in out.items() if v != {} or k == "volume"}
 
 
 def ulimit(u: Ulimit) -> Any:

@@ -6,8 +6,10 @@ import os
 import sys
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
-from ..options import Loaded, LoadOptions
+if TYPE_CHECKING:  # the model is imported only by commands that load a project
+    from ..options import Loaded, LoadOptions
 
 
 class Ansi(StrEnum):
@@ -36,6 +38,8 @@ class GlobalOptions:
     environ: dict[str, str] = field(default_factory=lambda: dict(os.environ))
 
     def load_options(self, *, services: tuple[str, ...] = (), interpolate: bool = True) -> LoadOptions:
+        from ..options import LoadOptions
+
         return LoadOptions(
             files=self.files, project_name=self.project_name,
             project_directory=self.project_directory, env_files=self.env_files,
