@@ -43,7 +43,7 @@ def extra_hosts_to_dict(value: Any) -> dict[str, list[str]]:
     if isinstance(value, dict):
         for host, ips in value.items():
             items = ips if isinstance(ips, list) else [ips]
-            out.setdefault(host, []).extend(scalar_str(i) for i in items if i is not None)
+            out.setdefault(host, []).extend(_unbracket(scalar_str(i)) for i in items if i is not None)
         return out
     for item in value:
         text = scalar_str(item)
@@ -51,8 +51,13 @@ def extra_hosts_to_dict(value: Any) -> dict[str, list[str]]:
             host, _, ip = text.partition("=")
         else:
             host, _, ip = text.partition(":")
-        out.setdefault(host, []).append(ip)
+        out.setdefault(host, []).append(_unbracket(ip))
     return out
+
+
+def _unbracket(ip: str) -> str:
+    """``[::1]`` -> ``::1`` (Compose accepts an IPv6 address in brackets)."""
+    return ip[1:-1] if ip.startswith("[") and ip.endswith("]") else ip
 
 
 def names_to_dict(value: Any) -> dict[str, Any]:

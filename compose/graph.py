@@ -1,7 +1,8 @@
 """The services' dependency graph: start order in parallel levels, stop order in reverse.
 
-An edge ``web -> db`` means web needs db (``depends_on``, ``links``,
-``volumes_from``, ``network_mode``/``ipc``/``pid: service:db``). networkx is
+An edge ``web -> db`` means web needs db: ``depends_on``, into which
+normalization folds what ``links``, ``volumes_from`` and ``service:db``
+namespaces imply, as Compose does. networkx is
 imported here only, so commands that need no ordering do not pay for it.
 """
 
@@ -12,7 +13,6 @@ from typing import Any
 
 from .errors import GraphError
 from .model import Project
-from .project import dependency_refs
 
 
 class DependencyGraph:
@@ -23,12 +23,9 @@ class DependencyGraph:
         g: Any = nx.DiGraph()
         for name, svc in project.services.items():
             g.add_node(name)
-            for kind, dep, _required in dependency_refs(svc):
+            for dep in svc.depends_on:  # links, volumes_from and service:X are folded in
                 if dep in project.services:
-                    if g.has_edge(name, dep):
-                        g.edges[name, dep]["kinds"].add(kind)
-                    else:
-                        g.add_edge(name, dep, kinds={kind})
+                    g.add_edge(name, dep)
         self.graph = g
         self._check_cycles()
 

@@ -19,7 +19,7 @@ from .dotenv import parse_dotenv
 from .errors import ConfigError, ConfigErrors, GraphError, Location, PathPart, UsageError
 from .extends import apply_extends
 from .inputs import Inputs
-from .interpolate import interpolate_tree
+from .interpolate import InterpolationError, interpolate_string, interpolate_tree
 from .merge import dedupe_single, merge_files
 from .model import Project
 from .options import Loaded, LoadOptions
@@ -69,13 +69,20 @@ class Loader:
         self.warnings: list[str] = []
         self.locator = Locator()
         self.dotenv: dict[str, str] = {}
+        self.name: str | None = None  # known before interpolation, for ${COMPOSE_PROJECT_NAME}
 
     # -- environment ------------------------------------------------------------
 
     def lookup(self, name: str) -> str | None:
-        """Shell environment first, then .env."""
+        """Shell environment first, then .env; then what Compose itself provides."""
         value = self.inputs.getenv(name)
-        return value if value is not None else self.dotenv.get(name)
+        if value is None:
+            value = self.dotenv.get(name)
+        if value is None and name == "COMPOSE_PROJECT_NAME":
+            value = self.name
+        if value is None and name == "PWD":
+            value = self.cwd
+        return value
 
     def isfile(self, path: str) -> bool:
         return self.inputs.isfile(path)
@@ -115,7 +122,8 @@ class Loader:
         from_env = discovery.files_from_env(self.lookup, self.cwd)
         if from_env:
             return from_env
-        found = discovery.find_default_files(self.cwd, self.inputs.isfile)
+        start = discovery.absolute(opts.project_directory, self.cwd) if opts.project_directory else self.cwd
+        found = discovery.find_default_files(start, self.inputs.isfile)
         self.warnings.extend(found.warnings)
         return found.files
 
@@ -175,6 +183,7 @@ class Loader:
             workdir = self.cwd
         self.read_env_files(workdir)
         files = self.config_files()
+        opts = self.options
         if opts.project_directory:
             project_dir = workdir
         elif files[0] != discovery.STDIN:
@@ -184,11 +193,11 @@ class Loader:
         if project_dir != workdir and not opts.env_files:
             self.read_env_files(project_dir)
 
+        name = self.name = self.project_name(files, project_dir)
         documents: list[dict[str, Any]] = []
         for path in files:
             documents.extend(d.data for d in self.load_file(path, project_dir))
         merged = merge_files(documents)
-        name = self.project_name(merged, project_dir)
         project = build_project(
             merged,
             name=name,
@@ -222,14 +231,18 @@ class Loader:
         value = self.lookup("COMPOSE_PROFILES") or ""
         return tuple(p.strip() for p in value.split(",") if p.strip())
 
-    def project_name(self, merged: Mapping[str, Any], project_dir: str) -> str:
+    def project_name(self, files: tuple[str, ...], project_dir: str) -> str:
+        """-p, else COMPOSE_PROJECT_NAME, else the last file's top-level ``name:``, else the folder."""
         if self.options.project_name:
             return discovery.check_project_name(self.options.project_name, "-p/--project-name")
         from_env = self.lookup("COMPOSE_PROJECT_NAME")
         if from_env:
             return discovery.check_project_name(from_env, "COMPOSE_PROJECT_NAME")
-        if merged.get("name"):
-            return discovery.check_project_name(str(merged["name"]), "the top-level name: key")
+        written = None
+        for path in files:
+            written = self.written_name(path) or written
+        if written:
+            return discovery.check_project_name(written, "the top-level name: key")
         name = discovery.normalize_project_name(os.path.basename(project_dir.rstrip("/")))
         if not name:
             raise UsageError(
@@ -237,6 +250,23 @@ class Loader:
                 "set one with -p, COMPOSE_PROJECT_NAME or a top-level name: key"
             )
         return name
+
+    def written_name(self, path: str) -> str | None:
+        """The interpolated top-level ``name:`` of one file, if it has one (errors come later)."""
+        try:
+            docs = parse_documents(self.inputs.read_text(path), self._show(path))
+        except (OSError, ConfigError):
+            return None
+        name = None
+        for doc in docs:
+            if isinstance(doc.data, dict) and isinstance(doc.data.get("name"), str):
+                name = doc.data["name"]
+        if name and self.options.interpolate:
+            try:
+                name = interpolate_string(name, self.lookup)
+            except InterpolationError:
+                return None
+        return name or None
 
 
 def check_shape(data: Any, positions: Positions) -> None:

@@ -24,28 +24,37 @@ def _replace(base: Any, over: Any, path: tuple[str, ...]) -> Any:
     return over
 
 
-def _merge_kv(base: Any, over: Any, path: tuple[str, ...]) -> Any:
-    merged = kv_to_dict(base)
-    merged.update(kv_to_dict(over))
+def _without_resets(merged: dict[str, Any], over: Any) -> dict[str, Any]:
+    """Drop the keys that ``over`` marks ``!reset``."""
+    if isinstance(over, dict):
+        for key, value in over.items():
+            if isinstance(value, Reset):
+                merged.pop(key, None)
     return merged
 
 
+def _merge_kv(base: Any, over: Any, path: tuple[str, ...]) -> Any:
+    merged = kv_to_dict(base)
+    merged.update(kv_to_dict(strip(over)))
+    return _without_resets(merged, over)
+
+
 def _merge_names(base: Any, over: Any, path: tuple[str, ...]) -> Any:
-    left, right = names_to_dict(base), names_to_dict(over)
+    left, right = names_to_dict(base), names_to_dict(strip(over))
     out = dict(left)
     for key, value in right.items():
         if isinstance(out.get(key), dict) and isinstance(value, dict):
             out[key] = merge_values(out[key], value, path + (key,))
         elif value is not None or key not in out:
             out[key] = value
-    return out
+    return _without_resets(out, over)
 
 
 def _merge_extra_hosts(base: Any, over: Any, path: tuple[str, ...]) -> Any:
     merged = extra_hosts_to_dict(base)
-    for host, ips in extra_hosts_to_dict(over).items():
+    for host, ips in extra_hosts_to_dict(strip(over)).items():
         merged[host] = ips
-    return merged
+    return _without_resets(merged, over)
 
 
 def _merge_build(base: Any, over: Any, path: tuple[str, ...]) -> Any:
@@ -57,16 +66,16 @@ def _merge_build(base: Any, over: Any, path: tuple[str, ...]) -> Any:
 
 def _merge_logging(base: Any, over: Any, path: tuple[str, ...]) -> Any:
     if not isinstance(base, dict) or not isinstance(over, dict):
-        return over
+        return strip(over)
     if base.get("driver") and over.get("driver") and base["driver"] != over["driver"]:
-        return over
+        return strip(over)
     return merge_values(base, over, path, top=False)
 
 
 def _merge_ulimit(base: Any, over: Any, path: tuple[str, ...]) -> Any:
     if isinstance(base, dict) and isinstance(over, dict):
-        return {**base, **over}
-    return over
+        return {**base, **strip(over)}
+    return strip(over)
 
 
 def _merge_env_files(base: Any, over: Any, path: tuple[str, ...]) -> Any:
@@ -76,7 +85,8 @@ def _merge_env_files(base: Any, over: Any, path: tuple[str, ...]) -> Any:
     return _unique(as_list(base) + as_list(over), _env_file_key)
 
 
-def _merge_tmpfs(base: Any, over: Any, path: tuple[str, ...]) -> Any:
+def _merge_sequence(base: Any, over: Any, path: tuple[str, ...]) -> Any:
+    """A string-or-list key (``dns: 8.8.8.8``): both sides as lists, appended, de-duplicated."""
     def as_list(v: Any) -> list[Any]:
         return [v] if isinstance(v, str) else list(v or [])
 
@@ -104,7 +114,11 @@ _SPECIAL: list[tuple[tuple[str, ...], Merger]] = [
     (("services", "*", "logging"), _merge_logging),
     (("services", "*", "ulimits", "*"), _merge_ulimit),
     (("services", "*", "env_file"), _merge_env_files),
-    (("services", "*", "tmpfs"), _merge_tmpfs),
+    (("services", "*", "tmpfs"), _merge_sequence),
+    (("services", "*", "dns"), _merge_sequence),
+    (("services", "*", "dns_search"), _merge_sequence),
+    (("services", "*", "dns_opt"), _merge_sequence),
+    (("services", "*", "label_file"), _merge_sequence),
     (("networks", "*", "labels"), _merge_kv),
     (("volumes", "*", "labels"), _merge_kv),
     (("configs", "*", "labels"), _merge_kv),
@@ -220,7 +234,7 @@ def merge_values(base: Any, over: Any, path: tuple[str, ...] = (), *, top: bool 
     if top:
         rule = _rule(path)
         if rule is not None and base is not None and over is not None:
-            return rule(strip(base), strip(over), path)
+            return rule(strip(base), over if isinstance(over, dict) else strip(over), path)
     if isinstance(base, dict) and isinstance(over, dict):
         out = dict(base)
         for key, value in over.items():

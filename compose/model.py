@@ -109,6 +109,11 @@ class Healthcheck:
     start_interval: float | None = None
     disable: bool = False
 
+    @property
+    def disabled(self) -> bool:
+        """``disable: true`` or ``test: ["NONE"]``: no healthcheck runs."""
+        return self.disable or self.test == ("NONE",)
+
 
 @dataclass(frozen=True)
 class Ulimit:

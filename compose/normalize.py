@@ -6,6 +6,7 @@ resolves into the service's environment at load time.
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
@@ -120,13 +121,16 @@ class Normalizer:
         kw["ports"] = self.ports(p + ("ports",), raw.get("ports") or [])
         kw["volumes"] = tuple(self.mount(p + ("volumes", i), v) for i, v in enumerate(raw.get("volumes") or []))
         kw["networks"] = self.service_networks(p + ("networks",), raw)
-        kw["depends_on"] = self.depends_on(p + ("depends_on",), raw.get("depends_on"))
+        kw["depends_on"] = implied_dependencies(
+            self.depends_on(p + ("depends_on",), raw.get("depends_on")), raw)
         kw["healthcheck"] = self.healthcheck(p + ("healthcheck",), raw.get("healthcheck"))
         kw["deploy"] = self.deploy(p + ("deploy",), raw.get("deploy"))
         kw["ulimits"] = self.ulimits(p + ("ulimits",), raw.get("ulimits"))
         kw["devices"] = tuple(self.device(p + ("devices", i), d) for i, d in enumerate(raw.get("devices") or []))
         kw["logging"] = self.logging(raw.get("logging"))
-        kw["secrets"] = tuple(self.file_ref(p + ("secrets", i), r) for i, r in enumerate(raw.get("secrets") or []))
+        kw["secrets"] = tuple(
+            self.file_ref(p + ("secrets", i), r, default_dir="/run/secrets")
+            for i, r in enumerate(raw.get("secrets") or []))
         kw["configs"] = tuple(self.file_ref(p + ("configs", i), r) for i, r in enumerate(raw.get("configs") or []))
         for key in ("blkio_config", "credential_spec", "develop", "gpus", "models", "provider",
                     "post_start", "pre_stop"):
@@ -173,7 +177,8 @@ class Normalizer:
             context=scalar_str(raw.get("context", ".")),
             dockerfile=None if inline is not None else scalar_str(raw.get("dockerfile", "Dockerfile")),
             dockerfile_inline=inline,
-            args=cv.opt_str_map(raw.get("args")),
+            args={k: self.reader.lookup(k) if v is None else v
+                  for k, v in cv.opt_str_map(raw.get("args")).items()},
             ssh=cv.str_tuple(raw.get("ssh")),
             labels=cv.str_map(raw.get("labels")),
             cache_from=cv.str_tuple(raw.get("cache_from")),
@@ -222,30 +227,31 @@ class Normalizer:
         kind = scalar_str(raw["type"])
         source = cv.opt_str(raw.get("source"))
         if kind == "bind" and not source:
-            raise self.fail(p, "a bind mount needs a source")
+            self.errors.append(self.fail(p, "a bind mount needs a source"))
         bind = volume = tmpfs = None
-        if kind == "bind":
-            b = raw.get("bind") or {}
+        if kind == "bind" and raw.get("bind") is not None:
+            b = raw["bind"]
             bind = BindOptions(
                 propagation=cv.opt_str(b.get("propagation")),
                 create_host_path=bool(c(p + ("bind", "create_host_path"), cv.to_bool, b.get("create_host_path"))),
                 selinux=cv.opt_str(b.get("selinux")),
                 recursive=cv.opt_str(b.get("recursive")),
             )
-        elif kind == "volume":
-            v = raw.get("volume") or {}
+        elif kind == "volume" and raw.get("volume") is not None:
+            v = raw["volume"]
             volume = VolumeOptions(
                 nocopy=bool(c(p + ("volume", "nocopy"), cv.to_bool, v.get("nocopy"))),
                 subpath=cv.opt_str(v.get("subpath")),
                 labels=cv.str_map(v.get("labels")),
             )
-        elif kind == "tmpfs":
-            t = raw.get("tmpfs") or {}
+        elif kind == "tmpfs" and raw.get("tmpfs") is not None:
+            t = raw["tmpfs"]
             tmpfs = TmpfsOptions(size=c(p + ("tmpfs", "size"), parse_size, t.get("size")),
                                  mode=c(p + ("tmpfs", "mode"), cv.to_mode, t.get("mode")))
         target = scalar_str(raw.get("target", ""))
         if not target.startswith("/") and kind != "npipe":
-            raise self.fail(p + ("target",), f'the container path "{target}" is not absolute')
+            self.errors.append(self.fail(p + ("target",), f'the container path "{target}" is not absolute'))
+        target = posixpath.normpath(target) if target else target
         image = raw.get("image") or {}
         return Mount(
             type=kind, target=target, source=source,
@@ -312,7 +318,7 @@ class Normalizer:
             retries=c(p + ("retries",), cv.to_int, raw.get("retries")),
             start_period=c(p + ("start_period",), parse_duration, raw.get("start_period")),
             start_interval=c(p + ("start_interval",), parse_duration, raw.get("start_interval")),
-            disable=disable or test_t == ("NONE",),
+            disable=disable,
         )
 
     def resources(self, p: tuple[PathPart, ...], raw: Any) -> Resources | None:
@@ -388,16 +394,37 @@ class Normalizer:
         return Logging(driver=cv.opt_str(raw.get("driver")),
                        options={k: cv.opt_str(v) for k, v in opts.items()})
 
-    def file_ref(self, p: tuple[PathPart, ...], raw: Any) -> FileRef:
+    def file_ref(self, p: tuple[PathPart, ...], raw: Any, default_dir: str | None = None) -> FileRef:
+        """A secret or config a service uses; secrets default to /run/secrets/<source>."""
+        source = scalar_str(raw["source"]) if isinstance(raw, dict) else scalar_str(raw)
+        target = cv.opt_str(raw.get("target")) if isinstance(raw, dict) else None
+        if target is None and default_dir:
+            target = f"{default_dir}/{source}"
         if not isinstance(raw, dict):
-            return FileRef(source=scalar_str(raw))
+            return FileRef(source=source, target=target)
         return FileRef(
-            source=scalar_str(raw["source"]),
-            target=cv.opt_str(raw.get("target")),
+            source=source,
+            target=target,
             uid=cv.opt_str(raw.get("uid")),
             gid=cv.opt_str(raw.get("gid")),
             mode=self.conv(p + ("mode",), cv.to_mode, raw.get("mode")),
         )
+
+
+def implied_dependencies(declared: dict[str, Dependency], raw: Mapping[str, Any]) -> dict[str, Dependency]:
+    """depends_on plus what ``links``, ``volumes_from`` and ``service:X`` namespaces imply (as Compose adds them)."""
+    out = dict(declared)
+    for link in raw.get("links") or []:
+        out.setdefault(scalar_str(link).split(":")[0], Dependency(restart=True))
+    for key in ("network_mode", "ipc", "pid", "uts", "cgroup"):
+        value = raw.get(key)
+        if isinstance(value, str) and value.startswith("service:"):
+            out.setdefault(value.split(":", 1)[1], Dependency(restart=True))
+    for vf in raw.get("volumes_from") or []:
+        text = scalar_str(vf)
+        if not text.startswith("container:"):
+            out.setdefault(text.split(":")[0], Dependency())
+    return out
 
 
 def check_restart(value: Any) -> str:

@@ -70,6 +70,24 @@ def file_object(key: str, raw: Mapping[str, Any] | None, project: str) -> FileOb
     )
 
 
+def _used(services: Any) -> dict[str, set[str]]:
+    """The top-level resources the enabled services refer to."""
+    used: dict[str, set[str]] = {"networks": set(), "volumes": set(), "secrets": set(), "configs": set()}
+    for svc in services:
+        used["networks"].update(svc.networks)
+        used["volumes"].update(m.source for m in svc.volumes if m.type == "volume" and m.source)
+        used["secrets"].update(r.source for r in svc.secrets)
+        used["configs"].update(r.source for r in svc.configs)
+        if svc.build is not None:
+            used["secrets"].update(r.source for r in svc.build.secrets)
+    return used
+
+
+def _keep(resources: dict[str, Any], used: set[str]) -> dict[str, Any]:
+    """Compose drops the resources no enabled service uses (``WithoutUnnecessaryResources``)."""
+    return {k: v for k, v in resources.items() if k in used}
+
+
 def build_project(
     merged: Mapping[str, Any], *, name: str, working_dir: str, config_files: tuple[str, ...],
     reader: Reader, profiles: tuple[str, ...], wanted: tuple[str, ...], locate: Locate,
@@ -94,12 +112,14 @@ def build_project(
     networks = resources("networks", network)
     if any("default" in s.networks for s in enabled.values()) and "default" not in networks:
         networks = {**networks, "default": Network(name=f"{name}_default")}
+    used = _used(enabled.values())
     project = Project(
         name=name, working_dir=working_dir, config_files=config_files,
-        services=enabled, networks=networks,
-        volumes=resources("volumes", volume),
-        secrets=resources("secrets", file_object),
-        configs=resources("configs", file_object),
+        services=enabled,
+        networks=_keep(networks, used["networks"]),
+        volumes=_keep(resources("volumes", volume), used["volumes"]),
+        secrets=_keep(resources("secrets", file_object), used["secrets"]),
+        configs=_keep(resources("configs", file_object), used["configs"]),
         models=dict(merged.get("models") or {}),
         extensions=_extensions(merged),
         disabled_services=disabled,
@@ -153,17 +173,18 @@ def check_consistency(project: Project, locate: Locate, errors: list[ConfigError
 
 
 def dependency_refs(svc: Service) -> list[tuple[str, str, bool]]:
-    """(kind, service, required) for every other service ``svc`` needs."""
-    refs = [("depends_on", dep, d.required) for dep, d in svc.depends_on.items()]
+    """(key it was written under, service, required) for every other service ``svc`` needs."""
+    refs = []
     refs += [("links", link.split(":")[0], True) for link in svc.links]
     for vf in svc.volumes_from:
         if not vf.startswith("container:"):
             refs.append(("volumes_from", vf.split(":")[0], True))
-    for key in ("network_mode", "ipc", "pid"):
+    for key in ("network_mode", "ipc", "pid", "uts", "cgroup"):
         value = getattr(svc, key)
         if value and value.startswith("service:"):
             refs.append((key, value.split(":", 1)[1], True))
-    return refs
+    written = {dep for _, dep, _ in refs}
+    return [("depends_on", dep, d.required) for dep, d in svc.depends_on.items() if dep not in written] + refs
 
 
 def check_dependencies(project: Project, locate: Locate, errors: list[ConfigError]) -> None:

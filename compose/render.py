@@ -26,7 +26,7 @@ from .model import (
     Ulimit,
     Volume,
 )
-from .units import format_duration
+from .units import format_duration, parse_size
 
 
 def _clean(d: dict[str, Any]) -> dict[str, Any]:
@@ -61,7 +61,7 @@ def mount(m: Mount) -> dict[str, Any]:
         out["volume"] = _clean({"nocopy": m.volume.nocopy, "subpath": m.volume.subpath,
                                 "labels": dict(m.volume.labels)})
     if m.tmpfs is not None:
-        out["tmpfs"] = _clean({"size": m.tmpfs.size, "mode": m.tmpfs.mode})
+        out["tmpfs"] = _clean({"size": _size(m.tmpfs.size), "mode": m.tmpfs.mode})
     if m.image_subpath is not None:
         out["image"] = {"subpath": m.image_subpath}
     return {k: v for k, v in out.items() if v != {} or k == "volume"}
@@ -114,36 +114,56 @@ def deploy(d: Deploy) -> dict[str, Any]:
 
 
 def _hosts(hosts: Mapping[str, tuple[str, ...]]) -> list[str] | None:
-    return [f"{h}={ip}" for h, ips in hosts.items() for ip in ips] or None
+    return sorted(f"{h}={ip}" for h, ips in hosts.items() for ip in ips) or None
 
 
 def _ref(r: Any) -> dict[str, Any]:
-    mode = None if r.mode is None else int(r.mode)
+    mode = None if r.mode is None else f"0{r.mode:o}"  # Compose prints file modes in octal
     return _clean({"source": r.source, "target": r.target, "uid": r.uid, "gid": r.gid, "mode": mode})
 
 
-def service(s: Service) -> dict[str, Any]:
+def _blkio(value: Any) -> Any:
+    """blkio_config with byte rates as byte counts (``12mb`` -> ``"12582912"``)."""
+    if not isinstance(value, dict):
+        return value
+    out = dict(value)
+    for key in ("device_read_bps", "device_write_bps"):
+        if isinstance(out.get(key), list):
+            out[key] = [{**d, "rate": str(parse_size(d["rate"]))} if isinstance(d, dict) and "rate" in d else d
+                        for d in out[key]]
+    return out
+
+
+_NOT_PRINTED = {"name", "env_file"}  # env_file is already folded into environment
+
+
+def service(s: Service, *, as_json: bool = False) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for f in dataclasses.fields(s):
-        if f.name == "name":
+        if f.name in _NOT_PRINTED:
             continue
         value = getattr(s, f.name)
+        if f.name in ("command", "entrypoint") and value is not None:
+            out[f.name] = list(value)  # an empty list is printed as such
+            continue
         if value is None or value == () or value == {}:
-            if f.name == "command" and value == ():
-                out["command"] = []
-            if f.name == "entrypoint" and value == ():
-                out["entrypoint"] = []
             continue
         if f.name == "extensions":
-            out.update(value)
+            if not as_json:  # Compose's JSON leaves service-level x- keys out
+                out.update(value)
             continue
-        out[f.name] = _service_value(f.name, value)
+        out[f.name] = _service_value(f.name, value, as_json)
+    if as_json:
+        out.setdefault("command", None)
+        out.setdefault("entrypoint", None)
     return {k: out[k] for k in sorted(out)}
 
 
-def _service_value(key: str, value: Any) -> Any:
-    if key in ("mem_limit", "mem_reservation", "memswap_limit", "shm_size"):
+def _service_value(key: str, value: Any, as_json: bool) -> Any:
+    if key in ("mem_limit", "mem_reservation", "memswap_limit", "shm_size", "mem_swappiness"):
         return str(value)
+    if key == "blkio_config":
+        return _blkio(value)
     if key == "stop_grace_period":
         return format_duration(value)
     if key == "build":
@@ -165,7 +185,11 @@ def _service_value(key: str, value: Any) -> Any:
     if key == "healthcheck":
         return healthcheck(value)
     if key == "deploy":
-        return deploy(value)
+        out = deploy(value)
+        if as_json:  # struct fields Go's JSON encoder always prints
+            out.setdefault("resources", {})
+            out.setdefault("placement", {})
+        return out
     if key == "ulimits":
         return {k: ulimit(v) for k, v in value.items()}
     if key == "devices":
@@ -174,9 +198,6 @@ def _service_value(key: str, value: Any) -> Any:
         return _clean({"driver": value.driver, "options": dict(value.options)})
     if key in ("secrets", "configs"):
         return [_ref(r) for r in value]
-    if key == "env_file":
-        return [_clean({"path": e.path, "required": e.required, "format": e.format})
-                | {"required": e.required} for e in value]
     if key == "extra_hosts":
         return _hosts(value)
     if isinstance(value, tuple):
@@ -186,45 +207,64 @@ def _service_value(key: str, value: Any) -> Any:
     return value
 
 
-def network(n: Network) -> dict[str, Any]:
+def network(n: Network, *, as_json: bool = False) -> dict[str, Any]:
     ipam = _clean({
         "driver": n.ipam_driver,
         "config": [_clean({"subnet": p.subnet, "ip_range": p.ip_range, "gateway": p.gateway,
                            "aux_addresses": dict(p.aux_addresses)}) for p in n.ipam_config],
         "options": dict(n.ipam_options),
     })
-    return _clean({
+    out = _clean({
         "name": n.name, "driver": n.driver, "driver_opts": dict(n.driver_opts), "ipam": ipam or None,
         "external": n.external, "internal": n.internal, "attachable": n.attachable,
         "enable_ipv4": n.enable_ipv4, "enable_ipv6": n.enable_ipv6, "labels": dict(n.labels),
-    }) | dict(n.extensions)
+    })
+    if as_json:
+        out.setdefault("ipam", {})
+        return out
+    return out | dict(n.extensions)
 
 
-def volume(v: Volume) -> dict[str, Any]:
-    return _clean({"name": v.name, "driver": v.driver, "driver_opts": dict(v.driver_opts),
-                   "external": v.external, "labels": dict(v.labels)}) | dict(v.extensions)
+def volume(v: Volume, *, as_json: bool = False) -> dict[str, Any]:
+    out = _clean({"name": v.name, "driver": v.driver, "driver_opts": dict(v.driver_opts),
+                  "external": v.external, "labels": dict(v.labels)})
+    return out if as_json else out | dict(v.extensions)
 
 
-def file_object(o: FileObject) -> dict[str, Any]:
-    return _clean({"name": o.name, "file": o.file, "environment": o.environment, "content": o.content,
-                   "external": o.external, "driver": o.driver, "driver_opts": dict(o.driver_opts),
-                   "template_driver": o.template_driver, "labels": dict(o.labels)}) | dict(o.extensions)
+def file_object(o: FileObject, *, as_json: bool = False) -> dict[str, Any]:
+    out = _clean({"name": o.name, "file": o.file, "environment": o.environment, "content": o.content,
+                  "external": o.external, "driver": o.driver, "driver_opts": dict(o.driver_opts),
+                  "template_driver": o.template_driver, "labels": dict(o.labels)})
+    return out if as_json else out | dict(o.extensions)
 
 
-def project_dict(p: Project) -> dict[str, Any]:
-    out: dict[str, Any] = {"name": p.name, "services": {k: service(p.services[k]) for k in sorted(p.services)}}
+def project_dict(p: Project, *, as_json: bool = False, escape: bool = True) -> dict[str, Any]:
+    """The project as ``config`` prints it; ``escape`` doubles ``$`` so the output loads back as is."""
+    j = as_json
+    out: dict[str, Any] = {"name": p.name,
+                           "services": {k: service(p.services[k], as_json=j) for k in sorted(p.services)}}
     if p.networks:
-        out["networks"] = {k: network(p.networks[k]) for k in sorted(p.networks)}
+        out["networks"] = {k: network(p.networks[k], as_json=j) for k in sorted(p.networks)}
     if p.volumes:
-        out["volumes"] = {k: volume(p.volumes[k]) for k in sorted(p.volumes)}
+        out["volumes"] = {k: volume(p.volumes[k], as_json=j) for k in sorted(p.volumes)}
     if p.secrets:
-        out["secrets"] = {k: file_object(p.secrets[k]) for k in sorted(p.secrets)}
+        out["secrets"] = {k: file_object(p.secrets[k], as_json=j) for k in sorted(p.secrets)}
     if p.configs:
-        out["configs"] = {k: file_object(p.configs[k]) for k in sorted(p.configs)}
+        out["configs"] = {k: file_object(p.configs[k], as_json=j) for k in sorted(p.configs)}
     if p.models:
         out["models"] = dict(p.models)
     out.update(p.extensions)
-    return out
+    return _escape(out) if escape else out
+
+
+def _escape(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("$", "$$")
+    if isinstance(value, dict):
+        return {k: _escape(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_escape(v) for v in value]
+    return value
 
 
 class _Dumper:

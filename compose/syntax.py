@@ -7,6 +7,7 @@ Each raises ValueError with a message fit to follow the key's path, e.g.
 from __future__ import annotations
 
 import ipaddress
+import posixpath
 from dataclasses import dataclass
 
 from .merge import split_volume
@@ -135,6 +136,7 @@ def _split(spec: str) -> _VolumeParts:
         raise ValueError(f'"{spec}" is not a valid volume: no container path')
     if not target.startswith("/"):
         raise ValueError(f'"{spec}" is not a valid volume: the container path {target} is not absolute')
+    target = posixpath.normpath(target)
     modes = tuple(m for m in mode.split(",") if m) if mode else ()
     for m in modes:
         if m not in _MODES:

@@ -44,14 +44,15 @@ def config(
         project = replace(project, services={k: v for k, v in project.services.items() if k in keep})
     if quiet:
         return
-    text = _render(project, fmt, list_services, list_volumes, list_networks, list_profiles, list_images)
+    text = _render(project, fmt, list_services, list_volumes, list_networks, list_profiles, list_images,
+                   escape=not no_interpolate)
     if output:
         _write_atomically(output, text)
     else:
         sys.stdout.write(text)
 
 
-def _render(project, fmt, services, volumes, networks, profiles, images) -> str:  # type: ignore[no-untyped-def]
+def _render(project, fmt, services, volumes, networks, profiles, images, *, escape) -> str:  # type: ignore[no-untyped-def]
     if services:
         from ..graph import DependencyGraph
 
@@ -67,7 +68,7 @@ def _render(project, fmt, services, volumes, networks, profiles, images) -> str:
         return "".join(f"{s.image_name(project.name)}\n" for s in project.services.values())
     from ..render import project_dict, to_json, to_yaml
 
-    data = project_dict(project)
+    data = project_dict(project, as_json=fmt == "json", escape=escape)
     return to_json(data) if fmt == "json" else to_yaml(data)
 
 

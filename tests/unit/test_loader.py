@@ -9,6 +9,26 @@ WEB = "services:\n  web:\n    image: nginx\n"
 
 # -- finding files and naming the project --------------------------------------------
 
+def test_project_directory_without_files_looks_there(proj, tmp_path):
+    other = tmp_path / "stack"
+    other.mkdir()
+    (other / "compose.yaml").write_text(WEB)
+    assert proj.load(project_directory=str(other)).project.working_dir == str(other)
+
+
+def test_unused_resources_are_left_out(proj):
+    proj.write({"compose.yaml": WEB + "    volumes: [used:/u]\nvolumes:\n  used: {}\n  unused: {}\n"
+                "networks:\n  spare: {}\nsecrets:\n  s: {file: ./s}\n"})
+    p = proj.load().project
+    assert (list(p.volumes), list(p.networks), list(p.secrets)) == (["used"], ["default"], [])
+
+
+def test_compose_project_name_variable_is_the_project_name(proj):
+    proj.write({"compose.yaml": "name: shop\nservices:\n  web:\n    image: x\n    labels: [\"p=${COMPOSE_PROJECT_NAME}\"]\n"})
+    assert proj.load().project.services["web"].labels == {"p": "shop"}
+    assert proj.load(project_name="other").project.services["web"].labels == {"p": "other"}
+
+
 def test_found_in_a_parent_with_its_override(proj):
     proj.write({"compose.yaml": WEB, "compose.override.yaml": "services:\n  web:\n    user: u\n",
                 "sub/deeper/x.txt": ""})
@@ -62,7 +82,7 @@ def test_project_directory_flag_moves_relative_paths_and_env(proj, tmp_path):
     other.mkdir()
     (other / ".env").write_text("TAG=from-other\n")
     proj.write({"compose.yaml": "services:\n  web:\n    image: nginx:${TAG}\n    volumes: ['./d:/d']\n"})
-    p = proj.load(project_directory=str(other)).project
+    p = proj.load(project_directory=str(other), files=("compose.yaml",)).project
     assert p.working_dir == str(other)
     assert p.services["web"].image == "nginx:from-other"
     assert p.services["web"].volumes[0].source == str(other / "d")
@@ -187,7 +207,7 @@ def test_extends_unknown_service(proj):
 def test_include_brings_services_with_their_own_dotenv(proj):
     proj.write({
         "compose.yaml": "include:\n  - db/compose.yaml\n" + WEB + "    depends_on: [db]\n",
-        "db/compose.yaml": "services:\n  db:\n    image: postgres:${PG}\n    volumes: ['./init:/init']\nvolumes:\n  pg: {}\n",
+        "db/compose.yaml": "services:\n  db:\n    image: postgres:${PG}\n    volumes: ['./init:/init', 'pg:/var/lib/pg']\nvolumes:\n  pg: {}\n",
         "db/.env": "PG=16\n",
     })
     p = proj.load().project
