@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from ..errors import UsageError
 from .context import GlobalOptions
 
 
@@ -74,7 +75,10 @@ def _render(project, fmt, services, volumes, networks, profiles, images, *, esca
 
 def _write_atomically(path: str, text: str) -> None:
     directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".pycompose-")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".pycompose-")
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror}") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)

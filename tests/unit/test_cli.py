@@ -67,6 +67,11 @@ def test_config_quiet_and_output_file(project):
     assert "postgres" in out.read_text()
 
 
+def test_output_to_a_missing_folder_is_a_clear_error(project):
+    r = run(["config", "-o", "/nonexistent/dir/out.yaml"], cwd=project)
+    assert (r.returncode, r.stderr) == (1, "cannot write /nonexistent/dir/out.yaml: No such file or directory\n")
+
+
 def test_stdin_file(tmp_path):
     r = run(["-f", "-", "-p", "fromstdin", "config", "--format", "json"], cwd=tmp_path, stdin=COMPOSE)
     assert r.returncode == 0, r.stderr
