@@ -1,0 +1,324 @@
+"""The runtime's public API: create, start, stop, kill, remove, inspect, wait, logs, pause.
+
+Starting and stopping go through the group's supervisor, which is spawned
+on demand. Everything else reads or changes the records directly. A record
+that says "running" is checked against the process table: if the
+supervisor died, the container's true state is reported, not the stale one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import signal as signals
+import socket
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import Conflict, EngineError, NotFound, RuntimeFailure
+from ..state import Root, locked
+from . import logs as logfile
+from .cgroups import Cgroups
+from .records import Records, alive, proc_starttime
+from .spec import ContainerSpec
+from .supervisor import signal_number, socket_address
+
+DEFAULT_HOSTS = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+
+
+@dataclass(frozen=True)
+class Container:
+    id: str
+    name: str
+    spec: ContainerSpec
+    created: str
+    status: str  # created | running | restarting | paused | exited
+    pid: int
+    exit_code: int | None
+    started_at: str | None
+    finished_at: str | None
+    restart_count: int
+    oom_killed: bool
+    error: str | None
+
+    @property
+    def running(self) -> bool:
+        return self.status in ("running", "paused", "restarting")
+
+
+def new_id() -> str:
+    return secrets.token_hex(32)
+
+
+def host_resolv_conf(path: str = "/etc/resolv.conf") -> str:
+    """The host's resolver settings without loopback name servers (unreachable from a container)."""
+    try:
+        with open(path) as fh:
+            lines = fh.read().splitlines()
+    except OSError:
+        return ""
+    keep = [ln for ln in lines if not (ln.startswith("nameserver") and
+                                       (ln.split()[1:2] or [""])[0].startswith(("127.", "::1")))]
+    return "\n".join(keep) + "\n"
+
+
+class Runtime:
+    def __init__(self, root: Root) -> None:
+        self.root = root
+        self.records = Records(root)
+        self._cgroups: Cgroups | None = None
+
+    @property
+    def cgroups(self) -> Cgroups:
+        if self._cgroups is None:
+            self._cgroups = Cgroups.detect(self.root.cgroup_name)
+        return self._cgroups
+
+    # -- lookup ---------------------------------------------------------------
+
+    def list(self) -> list[Container]:
+        out = []
+        for cid in self.records.ids():
+            with contextlib.suppress(NotFound):
+                out.append(self._load(cid))
+        return out
+
+    def get(self, ref: str) -> Container:
+        """By full id, unique id prefix, or name."""
+        ids = self.records.ids()
+        if ref in ids:
+            return self._load(ref)
+        for cid in ids:
+            with contextlib.suppress(NotFound):
+                if self.records.record(cid)["spec"]["name"] == ref:
+                    return self._load(cid)
+        matches = [cid for cid in ids if cid.startswith(ref)] if len(ref) >= 4 else []
+        if len(matches) == 1:
+            return self._load(matches[0])
+        raise NotFound(f"no such container: {ref}")
+
+    def _load(self, cid: str) -> Container:
+        rec = self.records.record(cid)
+        state = self._true_state(cid, self.records.state(cid))
+        spec = ContainerSpec.from_dict(rec["spec"])
+        return Container(
+            id=cid, name=spec.name, spec=spec, created=rec.get("created", ""),
+            status=state.get("status", "created"), pid=state.get("pid") or 0,
+            exit_code=state.get("exit_code"), started_at=state.get("started_at"),
+            finished_at=state.get("finished_at"), restart_count=state.get("restart_count", 0),
+            oom_killed=bool(state.get("oom_killed")), error=state.get("error"),
+        )
+
+    def _true_state(self, cid: str, state: dict[str, Any]) -> dict[str, Any]:
+        """Correct a record whose supervisor died: running only if its process still is."""
+        if state.get("status") not in ("running", "restarting", "paused"):
+            return state
+        if alive(state.get("supervisor_pid"), state.get("supervisor_starttime")):
+            return state
+        if state.get("status") != "restarting" and alive(state.get("pid"), state.get("pid_starttime")):
+            return state  # the container outlived its supervisor; it is still running
+        return self.records.update(
+            cid, status="exited", pid=0, exit_code=state.get("exit_code"),
+            finished_at=state.get("finished_at") or logfile.timestamp(),
+            error="the supervisor died; the exit code was not recorded")
+
+    # -- lifecycle ------------------------------------------------------------
+
+    def create(self, spec: ContainerSpec) -> Container:
+        """Record a new container (nothing runs yet). Its name must be unique."""
+        self.root.ensure()
+        with locked(os.path.join(self.root.locks, "names.lock")):
+            for c in self.records.ids():
+                with contextlib.suppress(NotFound):
+                    if self.records.record(c)["spec"]["name"] == spec.name:
+                        raise Conflict(f'the container name "{spec.name}" is already in use by container {c[:12]}')
+            self.records.create(spec)
+        try:
+            self._write_files(spec)
+        except BaseException:
+            self.records.delete(spec.id)
+            raise
+        return self._load(spec.id)
+
+    def _write_files(self, spec: ContainerSpec) -> None:
+        path = self.records.dir(spec.id)
+        for d in ("upper", "work", "merged"):
+            os.makedirs(os.path.join(path, d), mode=0o755, exist_ok=True)
+        hostname = spec.hostname or spec.id[:12]
+        with open(os.path.join(path, "hostname"), "w") as fh:
+            fh.write(hostname + "\n")
+        hosts = DEFAULT_HOSTS + "".join(f"{addr}\t{name}\n" for name, addr in spec.hosts)
+        with open(os.path.join(path, "hosts"), "w") as fh:
+            fh.write(hosts)
+        if spec.dns or spec.dns_search or spec.dns_options:
+            resolv = "".join(f"nameserver {d}\n" for d in spec.dns)
+            resolv += f"search {' '.join(spec.dns_search)}\n" if spec.dns_search else ""
+            resolv += f"options {' '.join(spec.dns_options)}\n" if spec.dns_options else ""
+        else:
+            resolv = host_resolv_conf()
+        with open(os.path.join(path, "resolv.conf"), "w") as fh:
+            fh.write(resolv)
+
+    def start(self, ref: str) -> Container:
+        c = self.get(ref)
+        if c.status in ("running", "restarting"):
+            return c
+        if c.status == "paused":
+            raise Conflict(f"container {c.name} is paused: unpause it instead")
+        reply = self._request(c.spec.group, {"op": "start", "id": c.id})
+        if not reply.get("ok"):
+            raise RuntimeFailure(f"container {c.name}: {reply.get('error')}")
+        return self._load(c.id)
+
+    def stop(self, ref: str, timeout: float | None = None) -> Container:
+        c = self.get(ref)
+        if c.status == "paused":
+            self.unpause(c.id)
+        if c.status in ("running", "restarting", "paused"):
+            if self._supervised(c):
+                wait = (c.spec.stop_timeout if timeout is None else timeout) + 30
+                self._request(c.spec.group, {"op": "stop", "id": c.id, "timeout": timeout}, wait=wait)
+            else:
+                self._stop_orphan(c, timeout)
+        return self._load(c.id)
+
+    def _supervised(self, c: Container) -> bool:
+        st = self.records.state(c.id)
+        return alive(st.get("supervisor_pid"), st.get("supervisor_starttime"))
+
+    def _stop_orphan(self, c: Container, timeout: float | None) -> None:
+        """Stop a container whose supervisor died: signal, grace, then kill its cgroup."""
+        sig = signal_number(c.spec.stop_signal)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(c.pid, sig)
+        deadline = time.monotonic() + (c.spec.stop_timeout if timeout is None else timeout)
+        while time.monotonic() < deadline and alive(c.pid, proc_starttime(c.pid)) and \
+                proc_starttime(c.pid) == self.records.state(c.id).get("pid_starttime"):
+            time.sleep(0.05)
+        self.cgroups.container(c.id).kill_all()
+        self.records.update(c.id, status="exited", pid=0, finished_at=logfile.timestamp())
+
+    def kill(self, ref: str, sig: str | int = "SIGKILL") -> None:
+        c = self.get(ref)
+        if c.status not in ("running", "paused"):
+            raise Conflict(f"container {c.name} is not running")
+        number = sig if isinstance(sig, int) else signal_number(sig)
+        if self._supervised(c):
+            reply = self._request(c.spec.group, {"op": "kill", "id": c.id, "signal": number})
+            if not reply.get("ok"):
+                raise EngineError(str(reply.get("error")))
+        elif number == signals.SIGKILL:
+            self.cgroups.container(c.id).kill_all()
+        else:
+            os.kill(c.pid, number)
+
+    def wait(self, ref: str, timeout: float | None = None) -> int | None:
+        """Block until the container stops; its exit code."""
+        c = self.get(ref)
+        if c.running and self._supervised(c):
+            reply = self._request(c.spec.group, {"op": "wait", "id": c.id}, wait=timeout)
+            return reply.get("exit_code", self._load(c.id).exit_code)
+        while self.get(c.id).running:
+            time.sleep(0.05)
+        return self._load(c.id).exit_code
+
+    def remove(self, ref: str, *, force: bool = False) -> None:
+        """Delete a stopped container (running ones only with ``force``): record, files, cgroup."""
+        c = self.get(ref)
+        if c.running:
+            if not force:
+                raise Conflict(f"cannot remove container {c.name}: it is {c.status}; stop it first or force")
+            self.stop(c.id, timeout=0)
+        with self.records.lock(c.id):
+            self.cgroups.container(c.id).remove()
+            self.records.delete(c.id)
+
+    def pause(self, ref: str) -> None:
+        c = self.get(ref)
+        if c.status != "running":
+            raise Conflict(f"container {c.name} is not running")
+        self.cgroups.container(c.id).freeze()
+        self.records.update(c.id, status="paused")
+
+    def unpause(self, ref: str) -> None:
+        c = self.get(ref)
+        if c.status != "paused":
+            raise Conflict(f"container {c.name} is not paused")
+        self.cgroups.container(c.id).thaw()
+        self.records.update(c.id, status="running")
+
+    def logs(self, ref: str) -> Iterator[logfile.Entry]:
+        c = self.get(ref)
+        return logfile.read(os.path.join(self.records.dir(c.id), f"{c.id}-json.log"), c.spec.log_max_files)
+
+    def log_path(self, ref: str) -> str:
+        c = self.get(ref)
+        return os.path.join(self.records.dir(c.id), f"{c.id}-json.log")
+
+    # -- the supervisor -------------------------------------------------------
+
+    def _request(self, group: str, message: dict[str, Any], wait: float | None = 30.0) -> dict[str, Any]:
+        for attempt in range(2):
+            try:
+                return self._send(group, message, wait)
+            except (ConnectionRefusedError, FileNotFoundError):
+                if attempt:
+                    raise
+                self._spawn_supervisor(group)
+        raise AssertionError("unreachable")
+
+    def _send(self, group: str, message: dict[str, Any], wait: float | None) -> dict[str, Any]:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC) as s:
+            s.connect(socket_address(self.root, group))
+            s.settimeout(wait)
+            s.sendall(json.dumps(message).encode() + b"\n")
+            data = b""
+            while not data.endswith(b"\n"):
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        if not data:
+            raise RuntimeFailure("the supervisor closed the connection without answering")
+        return json.loads(data)  # type: ignore[no-any-return]
+
+    def _spawn_supervisor(self, group: str) -> None:
+        """Start the group's supervisor, detached (double fork), and wait until it listens."""
+        self.root.ensure()
+        with locked(os.path.join(self.root.run, f"supervisor-{group}.start.lock")):
+            with contextlib.suppress(OSError):
+                if self._send(group, {"op": "ping"}, 5).get("ok"):
+                    return
+            read_fd, write_fd = os.pipe()
+            log = os.path.join(self.root.run, f"supervisor-{group}.log")
+            pid = os.fork()
+            if pid == 0:  # pragma: no cover - runs in the forked child
+                try:
+                    os.setsid()
+                    if os.fork() == 0:
+                        os.close(read_fd)
+                        out = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+                        null = os.open(os.devnull, os.O_RDONLY)
+                        os.dup2(null, 0)
+                        os.dup2(out, 1)
+                        os.dup2(out, 2)
+                        os.chdir("/")
+                        os.set_inheritable(write_fd, True)
+                        os.execv(sys.executable, [sys.executable, "-I", "-m", "engine.runtime.supervisor",
+                                                  self.root.path, group, str(write_fd)])
+                finally:
+                    os._exit(0)
+            os.close(write_fd)
+            os.waitpid(pid, 0)
+            chunks = []
+            while chunk := os.read(read_fd, 4096):
+                chunks.append(chunk)
+            os.close(read_fd)
+            answer = b"".join(chunks).decode(errors="replace")
+            if answer != "ready":
+                raise RuntimeFailure(f"the supervisor did not start: {answer or 'see ' + log}")

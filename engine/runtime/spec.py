@@ -1,0 +1,133 @@
+"""What a container is: an image plus everything the runtime needs to run it.
+
+``ContainerSpec`` is the engine's own description (it knows nothing of
+compose files). It is stored as JSON in the container's record and read back
+by the supervisor each time the container starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from .cgroups import Limits
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+@dataclass(frozen=True)
+class MountSpec:
+    """A bind (host path) or tmpfs mount. Named volumes arrive here as binds of their folder."""
+
+    type: str  # "bind" | "tmpfs"
+    target: str
+    source: str | None = None
+    read_only: bool = False
+    propagation: str | None = None  # rprivate by default
+    tmpfs_size: int | None = None
+    tmpfs_mode: int | None = None
+
+
+@dataclass(frozen=True)
+class Device:
+    source: str
+    target: str
+    permissions: str = "rwm"
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    id: str
+    name: str
+    image_id: str
+    layers: tuple[str, ...]  # unpacked layer folders, bottom first
+    argv: tuple[str, ...]
+    env: tuple[str, ...] = ()  # KEY=VALUE, image env then the container's
+    working_dir: str = "/"
+    user: str | None = None
+    group_add: tuple[str, ...] = ()
+    hostname: str = ""
+    domainname: str = ""
+    group: str = "default"  # the supervisor that runs it (a compose project)
+    mounts: tuple[MountSpec, ...] = ()
+    devices: tuple[Device, ...] = ()
+    read_only: bool = False
+    privileged: bool = False
+    cap_add: tuple[str, ...] = ()
+    cap_drop: tuple[str, ...] = ()
+    no_new_privileges: bool = False
+    sysctls: dict[str, str] = field(default_factory=dict)
+    ulimits: dict[str, tuple[int, int]] = field(default_factory=dict)
+    limits: Limits = field(default_factory=Limits)
+    oom_score_adj: int | None = None
+    shm_size: int | None = None
+    network: str = "none"  # "none" | "host" | "netns:<path>" | "container:<id>"
+    ipc: str = "private"  # "private" | "shareable" | "host" | "container:<id>"
+    pid: str = "private"  # "private" | "host" | "container:<id>"
+    uts: str = "private"  # "private" | "host"
+    init: bool = False
+    stop_signal: str = "SIGTERM"
+    stop_timeout: float = 10.0
+    restart: str = "no"  # no | always | on-failure[:N] | unless-stopped
+    tty: bool = False
+    stdin_open: bool = False
+    labels: dict[str, str] = field(default_factory=dict)
+    hosts: tuple[tuple[str, str], ...] = ()  # extra /etc/hosts entries: (name, address)
+    dns: tuple[str, ...] = ()
+    dns_search: tuple[str, ...] = ()
+    dns_options: tuple[str, ...] = ()
+    log_max_size: int = 10 << 20
+    log_max_files: int = 3
+    masked_paths: tuple[str, ...] | None = None  # None: Docker's defaults
+    readonly_paths: tuple[str, ...] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ContainerSpec:
+        known = {f.name for f in dataclasses.fields(cls)}
+        kw = {k: v for k, v in data.items() if k in known}
+        kw["mounts"] = tuple(MountSpec(**m) for m in data.get("mounts", ()))
+        kw["devices"] = tuple(Device(**d) for d in data.get("devices", ()))
+        kw["limits"] = Limits(**data.get("limits", {}))
+        kw["ulimits"] = {k: (int(v[0]), int(v[1])) for k, v in data.get("ulimits", {}).items()}
+        kw["hosts"] = tuple((h, a) for h, a in data.get("hosts", ()))
+        for key in ("layers", "argv", "env", "group_add", "cap_add", "cap_drop", "dns", "dns_search",
+                    "dns_options"):
+            if key in kw:
+                kw[key] = tuple(kw[key])
+        for key in ("masked_paths", "readonly_paths"):
+            if kw.get(key) is not None:
+                kw[key] = tuple(kw[key])
+        return cls(**kw)
+
+
+def resolve_argv(image_entrypoint: list[str] | None, image_cmd: list[str] | None,
+                 entrypoint: list[str] | None, command: list[str] | None) -> list[str]:
+    """The process to run, with Docker's rules for entrypoint and command.
+
+    A container's own ``entrypoint`` replaces the image's and also drops the
+    image's CMD; its ``command`` replaces the image's CMD only. An empty
+    ``entrypoint: []`` clears the image's entrypoint.
+    """
+    if entrypoint is not None:
+        return list(entrypoint) + list(command or [])
+    return list(image_entrypoint or []) + list(command if command is not None else image_cmd or [])
+
+
+def merge_env(image_env: list[str], env: dict[str, str | None], hostname: str) -> list[str]:
+    """HOSTNAME, then the image's Env, then the container's (None values dropped); PATH defaulted.
+
+    HOME is added at start, from the user's passwd entry, when neither sets it.
+    """
+    merged: dict[str, str] = {"HOSTNAME": hostname} if hostname else {}
+    for item in image_env:
+        key, _, value = item.partition("=")
+        merged[key] = value
+    for key, value in env.items():
+        if value is not None:
+            merged[key] = value
+    merged.setdefault("PATH", DEFAULT_PATH)
+    return [f"{k}={v}" for k, v in merged.items()]
