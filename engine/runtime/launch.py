@@ -110,7 +110,7 @@ def launch(spec: ContainerSpec, bundle: rootfs.Bundle, cgroup: Cgroup, empty_dir
 
 
 def _read_all(fd: int) -> bytes:
-    chunks = []
+    chunks: list[bytes] = []
     while True:
         chunk = os.read(fd, 65536)
         if not chunk:

@@ -126,8 +126,8 @@ def merge_env(image_env: list[str], env: dict[str, str | None], hostname: str) -
     for item in image_env:
         key, _, value = item.partition("=")
         merged[key] = value
-    for key, value in env.items():
-        if value is not None:
-            merged[key] = value
+    for key, given in env.items():
+        if given is not None:
+            merged[key] = given
     merged.setdefault("PATH", DEFAULT_PATH)
     return [f"{k}={v}" for k, v in merged.items()]

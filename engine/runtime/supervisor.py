@@ -39,7 +39,7 @@ from .logs import LogWriter, timestamp
 from .records import Records, proc_starttime
 from .spec import ContainerSpec
 
-IDLE_EXIT = 2.0  # seconds with nothing to supervise before exiting
+IDLE_EXIT = float(os.environ.get("PYCOMPOSE_SUPERVISOR_IDLE", "2"))  # seconds idle before exiting
 BACKOFF_START, BACKOFF_MAX, BACKOFF_RESET = 0.1, 60.0, 10.0
 
 
