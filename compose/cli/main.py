@@ -7,9 +7,11 @@ from typing import Annotated, NoReturn
 
 import typer
 
+from engine.errors import EngineError
+
 from .. import __version__
 from ..errors import ComposeError
-from . import config_cmd
+from . import config_cmd, image_cmd
 from .context import Ansi, GlobalOptions, Progress
 
 app = typer.Typer(
@@ -60,13 +62,14 @@ def version(
 
 
 config_cmd.register(app)
+image_cmd.register(app)
 
 
 def run(argv: list[str] | None = None) -> NoReturn:
     """Console-script entry point."""
     try:
         app(args=argv, prog_name="pycompose")
-    except ComposeError as exc:
+    except (ComposeError, EngineError) as exc:
         print(str(exc), file=sys.stderr)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:

@@ -14,6 +14,7 @@ import contextlib
 import os
 import select
 import signal
+import socket
 import sys
 import termios
 import tty as ttymod
@@ -23,7 +24,7 @@ from typing import NoReturn
 
 from .. import sys as lx
 from ..errors import Conflict, RuntimeFailure
-from . import caps
+from . import caps, console
 from .containers import Runtime
 from .process import ExecError, exec_in_container
 
@@ -56,20 +57,24 @@ def exec_container(runtime: Runtime, ref: str, options: ExecOptions) -> int:
                                lx.NAMESPACES[name]))
     cgroup = runtime.cgroups.container(c.id)
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
-    master = slave = None
-    if options.tty:
-        master, slave = os.openpty()
-        _copy_winsize(slave)
+    ours = theirs = None
+    if options.tty:  # the terminal is opened inside the container; its master comes back to us
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     pid = os.fork()
     if pid == 0:  # pragma: no cover - runs in the forked child
-        _enter(namespaces, cgroup.add, err_w, slave, options,
+        _enter(namespaces, cgroup.add, err_w, theirs, options,
                [f"{k}={v}" for k, v in env.items()], options.user or spec.user, spec.group_add,
                options.working_dir or spec.working_dir, allowed, spec.no_new_privileges)
     for fd, _ in namespaces:
         os.close(fd)
     os.close(err_w)
-    if slave is not None:
-        os.close(slave)
+    master = None
+    if ours is not None and theirs is not None:
+        theirs.close()
+        master = console.receive_fd(ours)
+        ours.close()
+        if master is not None:
+            _copy_winsize(master)
     if options.detach:
         _finish_detached(pid, err_r, master)
         return 0
@@ -82,7 +87,7 @@ def exec_container(runtime: Runtime, ref: str, options: ExecOptions) -> int:
     return os.waitstatus_to_exitcode(status) if not os.WIFSIGNALED(status) else 128 + os.WTERMSIG(status)
 
 
-def _enter(namespaces: list[tuple[int, int]], join_cgroup: object, err_w: int, slave: int | None,
+def _enter(namespaces: list[tuple[int, int]], join_cgroup: object, err_w: int, tty: socket.socket | None,
            options: ExecOptions, env: list[str], user: str | None, group_add: Sequence[str],
            working_dir: str, allowed: frozenset[str], no_new_privileges: bool) -> NoReturn:
     code = 126
@@ -93,18 +98,18 @@ def _enter(namespaces: list[tuple[int, int]], join_cgroup: object, err_w: int, s
         child = os.fork()
         if child == 0:
             try:
-                if options.detach or slave is not None:
+                if options.detach or tty is not None:
                     os.setsid()
-                if slave is not None:
-                    for target in (0, 1, 2):
-                        os.dup2(slave, target)
-                    import fcntl
-
-                    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+                if tty is not None:
+                    master, slave = console.open_pty()
+                    console.send_fd(tty, master)
+                    os.close(master)
+                    tty.close()
+                    console.become_terminal(slave)
                 elif not options.interactive:
                     null = os.open(os.devnull, os.O_RDONLY)
                     os.dup2(null, 0)
-                if options.detach and slave is None:
+                if options.detach and tty is None:
                     null = os.open(os.devnull, os.O_RDWR)
                     for target in (0, 1, 2):
                         os.dup2(null, target)
@@ -148,17 +153,18 @@ def _finish_detached(pid: int, err_r: int, master: int | None) -> None:
         raise RuntimeFailure(f"exec failed: {error}")
 
 
-def _copy_winsize(slave: int) -> None:
+def _copy_winsize(fd: int) -> None:
+    """Give the container's terminal the size of ours."""
     import fcntl
 
     with contextlib.suppress(OSError):
         size = fcntl.ioctl(sys.stdout.fileno(), termios.TIOCGWINSZ, b"\0" * 8)
-        fcntl.ioctl(slave, termios.TIOCSWINSZ, size)
+        fcntl.ioctl(fd, termios.TIOCSWINSZ, size)
 
 
 def _relay(master: int, pid: int, interactive: bool) -> None:
     """Copy the terminal both ways until the process closes it."""
-    stdin = sys.stdin.fileno()
+    stdin = sys.stdin.fileno() if interactive else -1
     restore = None
     if interactive and os.isatty(stdin):
         restore = termios.tcgetattr(stdin)

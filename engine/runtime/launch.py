@@ -13,13 +13,13 @@ from __future__ import annotations
 import fcntl
 import os
 import signal
-import termios
+import socket
 from dataclasses import dataclass
 from typing import NoReturn
 
 from .. import sys as lx
 from ..errors import RuntimeFailure
-from . import caps, rootfs
+from . import caps, console, rootfs
 from .cgroups import Cgroup
 from .process import ExecError, exec_in_container, set_ulimits
 from .spec import ContainerSpec
@@ -56,11 +56,13 @@ def launch(spec: ContainerSpec, bundle: rootfs.Bundle, cgroup: Cgroup, empty_dir
     pid_fd = _ns_fd(spec.pid, "pid", peer(spec.pid))
     sync_r, sync_w = os.pipe2(os.O_CLOEXEC)
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
-    if spec.tty:
-        master, slave = os.openpty()
-        stdio = (slave, slave, slave)
-        outputs = {master: "stdout"}
-        child_only = [slave]
+    tty_parent = tty_child = None
+    if spec.tty:  # the child opens the terminal inside the container and sends us its master
+        tty_parent, tty_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+        stdio = (null, null, null)
+        outputs: dict[int, str] = {}
+        child_only = [null]
         stdin_w = None
     else:
         out_r, out_w = os.pipe2(os.O_CLOEXEC)
@@ -81,18 +83,25 @@ def launch(spec: ContainerSpec, bundle: rootfs.Bundle, cgroup: Cgroup, empty_dir
             lx.unshare(lx.CLONE_NEWPID)
         pid = os.fork()
         if pid == 0:
-            _child(spec, bundle, empty_dir, sync_r, err_w, stdio, net_fd, ipc_fd)
+            _child(spec, bundle, empty_dir, sync_r, err_w, stdio, net_fd, ipc_fd, tty_child)
     finally:
         if spec.pid != "host":
             lx.setns(own_pidns, lx.CLONE_NEWPID)
         os.close(own_pidns)
     for fd in [sync_r, err_w, *child_only, *(f for f in (net_fd, ipc_fd, pid_fd) if f is not None)]:
         os.close(fd)
+    if tty_child is not None:
+        tty_child.close()
     try:
         cgroup.add(pid)
         os.write(sync_w, b"go")
         os.close(sync_w)
         error = _read_all(err_r)
+        if tty_parent is not None:
+            master = console.receive_fd(tty_parent) if not error else None
+            tty_parent.close()
+            if master is not None:
+                outputs[master] = "stdout"
     except BaseException:
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
@@ -125,7 +134,8 @@ def _close(fds: list[int], *more: int | None) -> None:
 
 
 def _child(spec: ContainerSpec, bundle: rootfs.Bundle, empty_dir: str, sync_r: int, err_w: int,
-           stdio: tuple[int, int, int], net_fd: int | None, ipc_fd: int | None) -> NoReturn:
+           stdio: tuple[int, int, int], net_fd: int | None, ipc_fd: int | None,
+           tty: socket.socket | None) -> NoReturn:
     """The container's PID 1 until it execs. Reports any failure on ``err_w`` and exits."""
     code = 127
     try:
@@ -135,8 +145,6 @@ def _child(spec: ContainerSpec, bundle: rootfs.Bundle, empty_dir: str, sync_r: i
         os.setsid()
         for target, fd in enumerate(stdio):
             os.dup2(fd, target)
-        if spec.tty:
-            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
         if os.read(sync_r, 2) != b"go":
             os._exit(1)
         if net_fd is not None:
@@ -156,6 +164,12 @@ def _child(spec: ContainerSpec, bundle: rootfs.Bundle, empty_dir: str, sync_r: i
         if own_net:
             _loopback_up()
         rootfs.setup(spec, bundle, empty_dir, own_netns=own_net or net_fd is not None, own_ipcns=own_ipc)
+        if tty is not None:
+            master, slave = console.open_pty()
+            console.send_fd(tty, master)
+            os.close(master)
+            tty.close()
+            console.become_terminal(slave)
         if spec.uts != "host":
             lx.sethostname(spec.hostname or spec.id[:12])
             if spec.domainname:

@@ -54,7 +54,7 @@ def drop_privileges(user: User, allowed: frozenset[str], no_new_privileges: bool
     """Bounding set, then ids, then the capability sets (root keeps ``allowed``; others get none)."""
     if no_new_privileges:
         lx.prctl(lx.PR_SET_NO_NEW_PRIVS, 1)
-    keep = capabilities.mask(allowed)
+    keep = capabilities.mask(allowed) & lx.capget()[1]  # never more than we hold (a host may bound us)
     for cap in range(capabilities.last_cap() + 1):
         if not keep & (1 << cap):
             lx.prctl(lx.PR_CAPBSET_DROP, cap)

@@ -31,7 +31,15 @@ def proc_starttime(pid: int) -> int | None:
 
 
 def alive(pid: int | None, starttime: int | None) -> bool:
-    return bool(pid) and starttime is not None and proc_starttime(pid) == starttime  # type: ignore[arg-type]
+    """The process ``pid`` started at ``starttime`` still runs (a zombie does not count)."""
+    if not pid or starttime is None or proc_starttime(pid) != starttime:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            data = fh.read()
+    except OSError:
+        return False
+    return data[data.rindex(b")") + 2:data.rindex(b")") + 3] not in (b"Z", b"X")
 
 
 class Records:
