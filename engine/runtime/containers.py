@@ -25,7 +25,7 @@ from ..state import Root, locked
 from . import logs as logfile
 from .cgroups import Cgroups
 from .records import Records, alive, proc_starttime
-from .spec import ContainerSpec
+from .spec import ContainerSpec, check_sysctl
 from .supervisor import signal_number, socket_address
 
 DEFAULT_HOSTS = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
@@ -131,6 +131,11 @@ class Runtime:
 
     def create(self, spec: ContainerSpec) -> Container:
         """Record a new container (nothing runs yet). Its name must be unique."""
+        for name in spec.sysctls:
+            try:
+                check_sysctl(name, spec)
+            except ValueError as exc:
+                raise RuntimeFailure(f"container {spec.name}: {exc}") from None
         self.root.ensure()
         with locked(os.path.join(self.root.locks, "names.lock")):
             for c in self.records.ids():

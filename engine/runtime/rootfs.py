@@ -17,7 +17,7 @@ import secrets
 import stat
 
 from .. import sys as lx
-from .spec import ContainerSpec, MountSpec
+from .spec import ContainerSpec, MountSpec, check_sysctl
 
 DOCKER_MASKED = (
     "/proc/asound", "/proc/acpi", "/proc/interrupts", "/proc/kcore", "/proc/keys",
@@ -123,6 +123,7 @@ def setup(spec: ContainerSpec, bundle: Bundle, empty_dir: str, own_netns: bool, 
             raise OSError(2, "init: true needs tini on the host (apt-get install tini)")
         _bind(old + binary, INIT_PATH, read_only=True, recursive=False)
     for key, value in spec.sysctls.items():
+        check_sysctl(key, spec)  # checked at create too: never write a host-wide sysctl
         with open("/proc/sys/" + key.replace(".", "/"), "w") as fh:
             fh.write(value)
     if not spec.privileged:

@@ -104,6 +104,30 @@ class ContainerSpec:
         return cls(**kw)
 
 
+_IPC_SYSCTLS = {"kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall",
+                "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced"}
+
+
+def check_sysctl(name: str, spec: ContainerSpec) -> None:
+    """Refuse a sysctl that is not isolated by one of the container's own namespaces.
+
+    Such a sysctl would change the host, since it is written as root before
+    the container starts. The rules are runc's.
+    """
+    if name in _IPC_SYSCTLS or name.startswith("fs.mqueue."):
+        if spec.ipc in ("host",) or spec.ipc.startswith("container:"):
+            raise ValueError(f'sysctl "{name}" needs the container\'s own IPC namespace (ipc is {spec.ipc})')
+        return
+    if name.startswith("net."):
+        if spec.network == "host":
+            raise ValueError(f'sysctl "{name}" cannot be set with the host\'s network')
+        return
+    if name in ("kernel.domainname", "kernel.hostname"):
+        raise ValueError(f'sysctl "{name}": set hostname or domainname instead')
+    raise ValueError(f'sysctl "{name}" is not namespaced: setting it would change the host '
+                     "(allowed: kernel.msg*, kernel.sem, kernel.shm*, fs.mqueue.*, net.*)")
+
+
 def resolve_argv(image_entrypoint: list[str] | None, image_cmd: list[str] | None,
                  entrypoint: list[str] | None, command: list[str] | None) -> list[str]:
     """The process to run, with Docker's rules for entrypoint and command.

@@ -423,3 +423,38 @@ def test_stdin_open_keeps_stdin_waiting(rt, image):
     time.sleep(0.3)
     assert rt.get(cid).status == "running"  # read blocks: stdin is open, not /dev/null
     rt.stop(cid, timeout=0)
+
+
+@pytest.mark.parametrize("name,kw,message", [
+    ("vm.swappiness", {}, "not namespaced"),
+    ("kernel.pid_max", {}, "not namespaced"),
+    ("net.ipv4.ip_forward", {"network": "host"}, "host's network"),
+    ("kernel.shmmax", {"ipc": "host"}, "own IPC namespace"),
+])
+def test_host_wide_sysctls_are_refused(rt, image, name, kw, message):
+    with open("/proc/sys/" + name.replace(".", "/")) as fh:
+        before = fh.read()
+    with pytest.raises(RuntimeFailure, match=message):
+        make(rt, image, ["true"], sysctls={name: "1"}, **kw)
+    with open("/proc/sys/" + name.replace(".", "/")) as fh:
+        assert fh.read() == before
+    assert rt.list() == []
+
+
+def test_no_new_privileges(rt, image):
+    _, out, _ = run(rt, image, "grep NoNewPrivs /proc/self/status", no_new_privileges=True)
+    assert out.split() == ["NoNewPrivs:", "1"]
+    _, out, _ = run(rt, image, "grep NoNewPrivs /proc/self/status")
+    assert out.split() == ["NoNewPrivs:", "0"]
+
+
+def test_log_rotation_caps_size(rt, image):
+    cid = make(rt, image, ["sh", "-c", "i=0; while [ $i -lt 3000 ]; do echo line-$i-xxxxxxxxxxxxxxxxxxxxxxxxx; "
+                                       "i=$((i+1)); done"], log_max_size=16 << 10, log_max_files=2)
+    rt.start(cid)
+    rt.wait(cid)
+    path = rt.log_path(cid)
+    assert os.path.getsize(path) <= (16 << 10) + 200 and os.path.exists(path + ".1")
+    assert not os.path.exists(path + ".2")
+    texts = [e.text for e in rt.logs(cid)]
+    assert texts[-1] == "line-2999-xxxxxxxxxxxxxxxxxxxxxxxxx\n" and len(texts) < 3000
