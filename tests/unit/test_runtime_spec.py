@@ -1,7 +1,7 @@
 import pytest
 
 from engine.runtime import caps
-from engine.runtime.spec import ContainerSpec, DEFAULT_PATH, merge_env, resolve_argv
+from engine.runtime.spec import DEFAULT_PATH, ContainerSpec, merge_env, resolve_argv
 from engine.runtime.users import resolve
 
 
