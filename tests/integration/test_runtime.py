@@ -458,3 +458,10 @@ def test_log_rotation_caps_size(rt, image):
     assert not os.path.exists(path + ".2")
     texts = [e.text for e in rt.logs(cid)]
     assert texts[-1] == "line-2999-xxxxxxxxxxxxxxxxxxxxxxxxx\n" and len(texts) < 3000
+
+
+def test_network_none_has_only_loopback_and_host_shares_the_hosts(rt, image):
+    _, out, _ = run(rt, image, "ls /sys/class/net; ip -o link show lo | grep -c UP")
+    assert out.split() == ["lo", "1"]
+    _, out, _ = run(rt, image, "ls /sys/class/net", network="host")
+    assert sorted(out.split()) == sorted(os.listdir("/sys/class/net"))
