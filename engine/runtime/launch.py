@@ -54,7 +54,8 @@ def launch(spec: ContainerSpec, bundle: rootfs.Bundle, cgroup: Cgroup, empty_dir
     net_fd = _ns_fd(spec.network, "net", peer(spec.network))
     ipc_fd = _ns_fd(spec.ipc, "ipc", peer(spec.ipc))
     pid_fd = _ns_fd(spec.pid, "pid", peer(spec.pid))
-    sync_r, sync_w = os.pipe2(os.O_CLOEXEC)
+    sync_r, sync_w = os.pipe2(os.O_CLOEXEC)  # parent -> child: go on
+    ready_r, ready_w = os.pipe2(os.O_CLOEXEC)  # child -> parent: my namespaces exist
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
     tty_parent = tty_child = None
     if spec.tty:  # the child opens the terminal inside the container and sends us its master
@@ -83,17 +84,21 @@ def launch(spec: ContainerSpec, bundle: rootfs.Bundle, cgroup: Cgroup, empty_dir
             lx.unshare(lx.CLONE_NEWPID)
         pid = os.fork()
         if pid == 0:
-            _child(spec, bundle, empty_dir, sync_r, err_w, stdio, net_fd, ipc_fd, tty_child)
+            _child(spec, bundle, empty_dir, sync_r, ready_w, err_w, stdio, net_fd, ipc_fd, tty_child)
     finally:
         if spec.pid != "host":
             lx.setns(own_pidns, lx.CLONE_NEWPID)
         os.close(own_pidns)
-    for fd in [sync_r, err_w, *child_only, *(f for f in (net_fd, ipc_fd, pid_fd) if f is not None)]:
+    for fd in [sync_r, ready_w, err_w, *child_only, *(f for f in (net_fd, ipc_fd, pid_fd) if f is not None)]:
         os.close(fd)
     if tty_child is not None:
         tty_child.close()
     try:
         cgroup.add(pid)
+        if os.read(ready_r, 2) == b"ns" and spec.endpoints:
+            from ..net.links import plug
+
+            plug(pid, _plugs(spec, pid))
         os.write(sync_w, b"go")
         os.close(sync_w)
         error = _read_all(err_r)
@@ -105,9 +110,10 @@ def launch(spec: ContainerSpec, bundle: rootfs.Bundle, cgroup: Cgroup, empty_dir
     except BaseException:
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
-        _close(list(outputs), stdin_w, err_r)
+        _close(list(outputs), stdin_w, err_r, ready_r)
         raise
     os.close(err_r)
+    os.close(ready_r)
     if error:
         _, status = os.waitpid(pid, 0)
         _close(list(outputs), stdin_w)
@@ -116,6 +122,18 @@ def launch(spec: ContainerSpec, bundle: rootfs.Bundle, cgroup: Cgroup, empty_dir
     for fd in outputs:
         os.set_blocking(fd, False)
     return Launched(pid=pid, pidfd=pidfd, outputs=outputs, stdin=stdin_w)
+
+
+def host_ifname(container_id: str, index: int) -> str:
+    """The host end of a container's veth: ``pv`` + 9 hex of its id + the interface number."""
+    return f"pv{container_id[:9]}{index}"
+
+
+def _plugs(spec: ContainerSpec, pid: int) -> list:  # type: ignore[type-arg]
+    from ..net.links import Plug
+
+    return [Plug(bridge=e.bridge, host=host_ifname(spec.id, i), peer=f"pctmp{i}")
+            for i, e in enumerate(spec.endpoints)]
 
 
 def _read_all(fd: int) -> bytes:
@@ -133,7 +151,7 @@ def _close(fds: list[int], *more: int | None) -> None:
             os.close(fd)
 
 
-def _child(spec: ContainerSpec, bundle: rootfs.Bundle, empty_dir: str, sync_r: int, err_w: int,
+def _child(spec: ContainerSpec, bundle: rootfs.Bundle, empty_dir: str, sync_r: int, ready_w: int, err_w: int,
            stdio: tuple[int, int, int], net_fd: int | None, ipc_fd: int | None,
            tty: socket.socket | None) -> NoReturn:
     """The container's PID 1 until it execs. Reports any failure on ``err_w`` and exits."""
@@ -145,14 +163,12 @@ def _child(spec: ContainerSpec, bundle: rootfs.Bundle, empty_dir: str, sync_r: i
         os.setsid()
         for target, fd in enumerate(stdio):
             os.dup2(fd, target)
-        if os.read(sync_r, 2) != b"go":
-            os._exit(1)
         if net_fd is not None:
             lx.setns(net_fd, lx.CLONE_NEWNET)
         if ipc_fd is not None:
             lx.setns(ipc_fd, lx.CLONE_NEWIPC)
         flags = lx.CLONE_NEWNS
-        own_net = spec.network == "none"
+        own_net = spec.network in ("none", "bridge")
         own_ipc = spec.ipc in ("private", "shareable")
         if own_net:
             flags |= lx.CLONE_NEWNET
@@ -161,7 +177,19 @@ def _child(spec: ContainerSpec, bundle: rootfs.Bundle, empty_dir: str, sync_r: i
         if spec.uts != "host":
             flags |= lx.CLONE_NEWUTS
         lx.unshare(flags)
-        if own_net:
+        os.write(ready_w, b"ns")  # the parent may now plug veths into our network namespace
+        os.close(ready_w)
+        if os.read(sync_r, 2) != b"go":
+            os._exit(1)
+        if spec.endpoints:
+            from ..net.links import Interface, configure_inside
+
+            route = next((e for e in spec.endpoints if not e.internal), None)  # the first way out
+            configure_inside([
+                Interface(temp_name=f"pctmp{i}", name=f"eth{i}", address=e.address, prefixlen=e.prefixlen,
+                          mac=e.mac, gateway=e.gateway if e is route else None)
+                for i, e in enumerate(spec.endpoints)])
+        elif own_net:
             _loopback_up()
         rootfs.setup(spec, bundle, empty_dir, own_netns=own_net or net_fd is not None, own_ipcns=own_ipc)
         if tty is not None:

@@ -37,6 +37,29 @@ class Device:
 
 
 @dataclass(frozen=True)
+class EndpointSpec:
+    """The container's interface on one network (addresses are allocated when it is created)."""
+
+    network: str
+    bridge: str
+    address: str
+    prefixlen: int
+    gateway: str
+    mac: str
+    internal: bool = False  # no default route through it
+
+
+@dataclass(frozen=True)
+class PortSpec:
+    """A published port: host [ip:]port -> the container's port, carried by DNAT."""
+
+    container_port: int
+    host_port: int
+    protocol: str = "tcp"
+    host_ip: str | None = None
+
+
+@dataclass(frozen=True)
 class ContainerSpec:
     id: str
     name: str
@@ -62,7 +85,9 @@ class ContainerSpec:
     limits: Limits = field(default_factory=Limits)
     oom_score_adj: int | None = None
     shm_size: int | None = None
-    network: str = "none"  # "none" | "host" | "netns:<path>" | "container:<id>"
+    network: str = "none"  # "none" | "bridge" (endpoints) | "host" | "netns:<path>" | "container:<id>"
+    endpoints: tuple[EndpointSpec, ...] = ()  # network "bridge": eth0, eth1, ... in this order
+    ports: tuple[PortSpec, ...] = ()
     ipc: str = "private"  # "private" | "shareable" | "host" | "container:<id>"
     pid: str = "private"  # "private" | "host" | "container:<id>"
     uts: str = "private"  # "private" | "host"
@@ -91,6 +116,8 @@ class ContainerSpec:
         kw = {k: v for k, v in data.items() if k in known}
         kw["mounts"] = tuple(MountSpec(**m) for m in data.get("mounts", ()))
         kw["devices"] = tuple(Device(**d) for d in data.get("devices", ()))
+        kw["endpoints"] = tuple(EndpointSpec(**e) for e in data.get("endpoints", ()))
+        kw["ports"] = tuple(PortSpec(**p) for p in data.get("ports", ()))
         kw["limits"] = Limits(**data.get("limits", {}))
         kw["ulimits"] = {k: (int(v[0]), int(v[1])) for k, v in data.get("ulimits", {}).items()}
         kw["hosts"] = tuple((h, a) for h, a in data.get("hosts", ()))

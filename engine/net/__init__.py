@@ -1,0 +1,1 @@
+"""Networks: bridges, addresses, name resolution, firewall."""
