@@ -123,25 +123,42 @@ class Networks:
         from . import links
 
         with self._lock():
-            existing = self._read(name)
-            if existing is not None:
-                if not links.exists(existing.bridge):
-                    links.create_bridge(existing.bridge, existing.gateway, existing.prefixlen, f"pycompose {name}")
-                return existing
-            net_subnet = self._choose_subnet(subnet)
-            gw = self._gateway(net_subnet, gateway, name)
-            if ip_range is not None and not ipaddress.ip_network(ip_range).subnet_of(net_subnet):  # type: ignore[arg-type]
-                raise EngineError(f"network {name}: ip_range {ip_range} is not inside the subnet {net_subnet}")
-            net = Network(name=name, id=hashlib.sha256(os.urandom(16)).hexdigest(),
-                          bridge=self.bridge_name(name), subnet=str(net_subnet), gateway=gw,
-                          internal=internal, ip_range=ip_range, labels=dict(labels or {}))
-            links.create_bridge(net.bridge, gw, net.prefixlen, f"pycompose {name}")
-            try:
-                self._write(net)
-            except BaseException:
-                links.delete(net.bridge)
-                raise
-            return net
+            net = self._read(name)
+            if net is not None:  # already there: make sure its bridge is too
+                if not links.exists(net.bridge):
+                    links.create_bridge(net.bridge, net.gateway, net.prefixlen, f"pycompose {name}")
+            else:
+                net = self._new(name, subnet, gateway, ip_range, internal, labels)
+        self.sync()
+        return net
+
+    def _new(self, name: str, subnet: str | None, gateway: str | None, ip_range: str | None,
+             internal: bool, labels: dict[str, str] | None) -> Network:
+        from . import links
+
+        net_subnet = self._choose_subnet(subnet)
+        gw = self._gateway(net_subnet, gateway, name)
+        if ip_range is not None and not ipaddress.ip_network(ip_range).subnet_of(net_subnet):  # type: ignore[arg-type]
+            raise EngineError(f"network {name}: ip_range {ip_range} is not inside the subnet {net_subnet}")
+        net = Network(name=name, id=hashlib.sha256(os.urandom(16)).hexdigest(),
+                      bridge=self.bridge_name(name), subnet=str(net_subnet), gateway=gw,
+                      internal=internal, ip_range=ip_range, labels=dict(labels or {}))
+        links.create_bridge(net.bridge, gw, net.prefixlen, f"pycompose {name}")
+        try:
+            self._write(net)
+        except BaseException:
+            links.delete(net.bridge)
+            raise
+        return net
+
+    def sync(self) -> None:
+        """Bring the firewall and the DNS daemon in line with the records."""
+        from . import netd
+        from .sync import apply_firewall
+
+        apply_firewall(self.root)
+        if self.list():
+            netd.ensure(self.root)
 
     def _choose_subnet(self, wanted: str | None) -> ipaddress.IPv4Network:
         taken = [ipaddress.ip_network(n.subnet) for n in self.list()]
@@ -182,6 +199,7 @@ class Networks:
                 raise Conflict(f"network {name} has containers attached: {users}")
             links.delete(net.bridge)
             os.unlink(self._path(name))
+        self.sync()
 
     def allocate(self, name: str, container: str, *, container_name: str = "", address: str | None = None,
                  names: tuple[str, ...] = ()) -> Endpoint:

@@ -14,12 +14,12 @@ import os
 import secrets
 import signal as signals
 import socket
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from ..daemon import spawn
 from ..errors import Conflict, EngineError, NotFound, RuntimeFailure
 from ..state import Root, locked
 from . import logs as logfile
@@ -158,10 +158,15 @@ class Runtime:
         with open(os.path.join(path, "hostname"), "w") as fh:
             fh.write(hostname + "\n")
         hosts = DEFAULT_HOSTS + "".join(f"{addr}\t{name}\n" for name, addr in spec.hosts)
+        if spec.endpoints:
+            fqdn = f"{hostname}.{spec.domainname}" if spec.domainname else ""
+            hosts += f"{spec.endpoints[0].address}\t{(fqdn + ' ' if fqdn else '') + hostname}\n"
         with open(os.path.join(path, "hosts"), "w") as fh:
             fh.write(hosts)
-        if spec.dns or spec.dns_search or spec.dns_options:
-            resolv = "".join(f"nameserver {d}\n" for d in spec.dns)
+        if spec.dns or spec.dns_search or spec.dns_options or spec.endpoints:
+            # on a network, names resolve through the network's DNS server on its gateway
+            servers = spec.dns or ((spec.endpoints[0].gateway,) if spec.endpoints else ())
+            resolv = "".join(f"nameserver {d}\n" for d in servers)
             resolv += f"search {' '.join(spec.dns_search)}\n" if spec.dns_search else ""
             resolv += f"options {' '.join(spec.dns_options)}\n" if spec.dns_options else ""
         else:
@@ -242,6 +247,10 @@ class Runtime:
         with self.records.lock(c.id):
             self.cgroups.container(c.id).remove()
             self.records.delete(c.id)
+        if c.spec.endpoints:
+            from ..net.networks import Networks
+
+            Networks(self.root).release(c.id)
 
     def pause(self, ref: str) -> None:
         c = self.get(ref)
@@ -299,31 +308,5 @@ class Runtime:
             with contextlib.suppress(OSError):
                 if self._send(group, {"op": "ping"}, 5).get("ok"):
                     return
-            read_fd, write_fd = os.pipe()
-            log = os.path.join(self.root.run, f"supervisor-{group}.log")
-            pid = os.fork()
-            if pid == 0:  # pragma: no cover - runs in the forked child
-                try:
-                    os.setsid()
-                    if os.fork() == 0:
-                        os.close(read_fd)
-                        out = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-                        null = os.open(os.devnull, os.O_RDONLY)
-                        os.dup2(null, 0)
-                        os.dup2(out, 1)
-                        os.dup2(out, 2)
-                        os.chdir("/")
-                        os.set_inheritable(write_fd, True)
-                        os.execv(sys.executable, [sys.executable, "-I", "-m", "engine.runtime.supervisor",
-                                                  self.root.path, group, str(write_fd)])
-                finally:
-                    os._exit(0)
-            os.close(write_fd)
-            os.waitpid(pid, 0)
-            chunks = []
-            while chunk := os.read(read_fd, 4096):
-                chunks.append(chunk)
-            os.close(read_fd)
-            answer = b"".join(chunks).decode(errors="replace")
-            if answer != "ready":
-                raise RuntimeFailure(f"the supervisor did not start: {answer or 'see ' + log}")
+            spawn("engine.runtime.supervisor", [self.root.path, group],
+                  os.path.join(self.root.run, f"supervisor-{group}.log"))

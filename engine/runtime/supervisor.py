@@ -301,6 +301,18 @@ class Supervisor:
                             started_at=timestamp(), exit_code=None, error=None, oom_killed=False,
                             restart_count=sv.restart_count, supervisor_pid=os.getpid(),
                             supervisor_starttime=proc_starttime(os.getpid()))
+        self._publish(spec)
+
+    def _publish(self, spec: ContainerSpec) -> None:
+        """Published ports are DNAT rules while their container runs: rebuild the firewall."""
+        if not spec.ports:
+            return
+        from ..net.sync import apply_firewall
+
+        try:
+            apply_firewall(self.root)
+        except EngineError as exc:
+            print(f"firewall update failed: {exc}", file=sys.stderr, flush=True)
 
     def _output(self, cid: str, stream: str) -> Callable[[int], None]:
         def read(fd: int) -> None:
@@ -351,6 +363,8 @@ class Supervisor:
         restart = self._should_restart(sv, code)
         self.records.update(cid, status="restarting" if restart else "exited", exit_code=code, pid=0,
                             finished_at=timestamp(), oom_killed=oom, restart_count=sv.restart_count)
+        if not restart:
+            self._publish(sv.spec)
         if restart:
             ran = time.monotonic() - sv.started
             sv.backoff = BACKOFF_START if ran > BACKOFF_RESET else min(sv.backoff * 2, BACKOFF_MAX)

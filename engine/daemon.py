@@ -1,0 +1,42 @@
+"""Start a detached pycompose daemon (a supervisor, netd) and wait until it says it is ready."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from .errors import EngineError
+
+
+def spawn(module: str, args: list[str], log: str) -> None:
+    """Run ``python -I -m module *args READY_FD`` in a new session, as a grandchild (no zombie).
+
+    The daemon writes ``ready`` on READY_FD once it serves; anything else (or
+    nothing) is a failure, reported with its log's path.
+    """
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the forked child
+        try:
+            os.setsid()
+            if os.fork() == 0:
+                os.close(read_fd)
+                out = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+                null = os.open(os.devnull, os.O_RDONLY)
+                os.dup2(null, 0)
+                os.dup2(out, 1)
+                os.dup2(out, 2)
+                os.chdir("/")
+                os.set_inheritable(write_fd, True)
+                os.execv(sys.executable, [sys.executable, "-I", "-m", module, *args, str(write_fd)])
+        finally:
+            os._exit(0)
+    os.close(write_fd)
+    os.waitpid(pid, 0)
+    chunks = []
+    while chunk := os.read(read_fd, 4096):
+        chunks.append(chunk)
+    os.close(read_fd)
+    answer = b"".join(chunks).decode(errors="replace")
+    if answer != "ready":
+        raise EngineError(f"{module} did not start: {answer or 'see ' + log}")

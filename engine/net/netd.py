@@ -1,0 +1,171 @@
+"""netd: the network daemon of a state root. It serves DNS on every network's gateway.
+
+One process per root, started when the first network is made and exiting
+once no network is left. Each network's gateway gets a listener on port 53
+(UDP and TCP). Answers come from the network records on disk, read again
+whenever they change, so names follow containers as they are created,
+recreated, restarted or scaled, and no other container is touched.
+
+A client sees the names of running containers on the networks it shares
+with them, and each name resolves to that container's address on the
+shared network. Other names go to the host's resolvers.
+
+Run as ``python -m engine.net.netd ROOT [READY_FD]``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+import time
+from typing import Any
+
+from ..daemon import spawn
+from ..state import Root, locked, read_json, write_json
+from .dns import DnsServer, read_upstreams
+from .networks import Network, Networks
+
+RESCAN = 0.5  # seconds between looks at the records
+IDLE_EXIT = float(os.environ.get("PYCOMPOSE_NETD_IDLE", "2"))
+
+
+class RecordsResolver:
+    """Names from the network records, read again whenever they change; only running containers answer."""
+
+    def __init__(self, root: Root) -> None:
+        self.root = root
+        self.store = Networks(root)
+        self.networks: list[Network] = []
+        self._stamp: Any = None
+        self._running: dict[str, tuple[float, bool]] = {}
+
+    def refresh(self) -> bool:
+        """Re-read the records if any changed; True when they did."""
+        try:
+            stamp = tuple(sorted((e.name, e.stat().st_mtime_ns) for e in os.scandir(self.store.dir)))
+        except FileNotFoundError:
+            stamp = ()
+        if stamp == self._stamp:
+            return False
+        self._stamp = stamp
+        self.networks = self.store.list()
+        return True
+
+    def _is_running(self, container: str) -> bool:
+        path = os.path.join(self.root.containers, container, "state.json")
+        try:
+            mtime = os.stat(path).st_mtime
+        except OSError:
+            return False
+        cached = self._running.get(container)
+        if cached is None or cached[0] != mtime:
+            state = read_json(path, {}) or {}
+            cached = (mtime, state.get("status") in ("running", "paused"))
+            self._running[container] = cached
+        return cached[1]
+
+    def _shared(self, client: str) -> list[Network]:
+        self.refresh()
+        return [n for n in self.networks if client in n.allocations or client == n.gateway]
+
+    def lookup(self, client: str, name: str) -> list[str] | None:
+        found: list[str] = []
+        for net in self._shared(client):
+            for address, holder in net.allocations.items():
+                names = {n.lower() for n in holder.get("names", ())}
+                names |= {holder.get("name", "").lower(), holder["container"][:12]}
+                if name in names and self._is_running(holder["container"]):
+                    found.append(address)
+        return found or None
+
+    def reverse(self, client: str, address: str) -> str | None:
+        for net in self._shared(client):
+            holder = net.allocations.get(address)
+            if holder and self._is_running(holder["container"]):
+                return holder.get("name") or holder["container"][:12]
+        return None
+
+
+def upstreams() -> list[tuple[str, int]]:
+    """Where names we do not know go: ``PYCOMPOSE_DNS_UPSTREAMS`` (``ip[:port],…``; ``none``), else the host's."""
+    from .dns import parse_upstream
+
+    value = os.environ.get("PYCOMPOSE_DNS_UPSTREAMS")
+    if value is None:
+        return read_upstreams("/etc/resolv.conf")
+    return [parse_upstream(v.strip()) for v in value.split(",") if v.strip() and v.strip() != "none"]
+
+
+class Netd:
+    def __init__(self, root: Root) -> None:
+        self.root = root
+        self.resolver = RecordsResolver(root)
+        self.server = DnsServer(self.resolver, upstreams())
+        self.listening: set[str] = set()
+        self.stopping = False
+
+    def _scan(self) -> list[Network]:
+        """Listen on every network's gateway, and only there."""
+        changed = self.resolver.refresh()
+        wanted = {n.gateway for n in self.resolver.networks}
+        if changed or wanted != self.listening:
+            for gone in self.listening - wanted:
+                self.server.remove_listener(gone)
+            self.listening &= wanted
+            for new in wanted - self.listening:
+                with contextlib.suppress(OSError):  # the bridge may not carry the address yet: retried
+                    self.server.add_listener(new, 53)
+                    self.listening.add(new)
+        return self.resolver.networks
+
+    def serve(self, ready_fd: int | None) -> None:
+        signal.signal(signal.SIGTERM, lambda *_: setattr(self, "stopping", True))
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        self._scan()
+        write_json(os.path.join(self.root.run, "netd.json"), {"pid": os.getpid()})
+        if ready_fd is not None:
+            os.write(ready_fd, b"ready")
+            os.close(ready_fd)
+        idle_since = time.monotonic()
+        while not self.stopping:
+            self.server.run_once(RESCAN)
+            if self._scan():
+                idle_since = time.monotonic()
+            elif time.monotonic() - idle_since > IDLE_EXIT:
+                break
+        self.server.close()
+
+
+def running(root: Root) -> bool:
+    info = read_json(os.path.join(root.run, "netd.json"), {}) or {}
+    pid = info.get("pid")
+    if not pid:
+        return False
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return b"engine.net.netd" in fh.read()
+    except OSError:
+        return False
+
+
+def ensure(root: Root) -> None:
+    """Start the root's netd unless it runs (detached, double fork); wait until it serves."""
+    root.ensure()
+    with locked(os.path.join(root.run, "netd.start.lock")):
+        if running(root):
+            return
+        spawn("engine.net.netd", [root.path], os.path.join(root.run, "netd.log"))
+
+
+def main(argv: list[str]) -> int:
+    root = Root(argv[1])
+    ready_fd = int(argv[2]) if len(argv) > 2 else None
+    with locked(os.path.join(root.run, "netd.lock")):
+        Netd(root).serve(ready_fd)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
