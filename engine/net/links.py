@@ -103,11 +103,19 @@ def plug(pid: int, plugs: list[Plug]) -> None:
                 idx = _index(ip, p.host)
                 made.append(idx)  # type: ignore[arg-type]
                 ip.link("set", index=idx, master=bridge, state="up")
+                _hairpin(p.host)
         except NetlinkError as exc:
             for idx in made:
                 with contextlib.suppress(NetlinkError):
                     ip.link("del", index=idx)
             raise EngineError(f"cannot connect the container to its networks: {exc}") from None
+
+
+def _hairpin(port: str) -> None:
+    """Let a frame leave by the bridge port it came in on: a container reaching its own published port."""
+    with contextlib.suppress(OSError):
+        with open(f"/sys/class/net/{port}/brport/hairpin_mode", "w") as fh:
+            fh.write("1")
 
 
 @dataclass(frozen=True)

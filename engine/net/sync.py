@@ -11,7 +11,7 @@ import os
 
 from ..runtime.spec import ContainerSpec
 from ..state import Root, locked, read_json
-from .firewall import BridgeRule, Firewall, PortRule, set_route_localnet
+from .firewall import BridgeRule, Firewall, PortRule
 from .networks import Networks
 
 
@@ -36,22 +36,43 @@ def port_rules(root: Root) -> list[PortRule]:
         spec = ContainerSpec.from_dict(record["spec"])
         if not spec.endpoints:
             continue
-        first = spec.endpoints[0]
-        rules += [PortRule(bridge=first.bridge, container_ip=first.address, container_port=p.container_port,
+        way_in = next((e for e in spec.endpoints if not e.internal), None)  # internal networks publish nothing
+        if way_in is None:
+            continue
+        rules += [PortRule(bridge=way_in.bridge, container_ip=way_in.address, container_port=p.container_port,
                            host_port=p.host_port, protocol=p.protocol, host_ip=p.host_ip) for p in spec.ports]
     return rules
 
 
+FORWARD = "/proc/sys/net/ipv4/ip_forward"
+
+
 def apply_firewall(root: Root) -> None:
-    """Rebuild pycompose's nftables table for ``root`` from its records (deleted when no network is left)."""
+    """Rebuild pycompose's nftables table for ``root`` from its records (deleted when no network is left).
+
+    IP forwarding is switched on for NAT; if pycompose was the one to switch
+    it on, it is switched off again when its last network goes.
+    """
+    marker = os.path.join(root.run, "ip_forward.set-by-pycompose")
     with locked(os.path.join(root.locks, "firewall.lock")):
         networks = Networks(root).list()
         bridges = [BridgeRule(bridge=n.bridge, subnet=n.subnet, internal=n.internal) for n in networks]
         firewall = Firewall(table_name(root))
-        if bridges:
-            if any(not b.internal for b in bridges):
-                firewall.enable_forwarding()
-            for b in bridges:
-                with contextlib.suppress(OSError):
-                    set_route_localnet(b.bridge, True)  # lets 127.0.0.1 be DNATed out of our bridge
+        if any(not b.internal for b in bridges) and _read(FORWARD) == "0":
+            firewall.enable_forwarding()
+            with open(marker, "w"):
+                pass
         firewall.apply(bridges, port_rules(root) if bridges else [])
+        if not bridges and os.path.exists(marker):
+            with contextlib.suppress(OSError):
+                with open(FORWARD, "w") as fh:
+                    fh.write("0")
+            os.unlink(marker)
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path) as fh:
+            return fh.read().strip()
+    except OSError:
+        return ""

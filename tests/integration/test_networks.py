@@ -44,6 +44,8 @@ def root(tmp_path, monkeypatch):
     monkeypatch.setenv("PYCOMPOSE_DNS_UPSTREAMS", "none")  # tests send no query off this machine
     r = Root(str(tmp_path / "root"))
     r.ensure()
+    with open("/proc/sys/net/ipv4/ip_forward") as fh:
+        forwarding = fh.read()
     yield r
     rt, nets = Runtime(r), Networks(r)
     for c in rt.list():
@@ -58,6 +60,8 @@ def root(tmp_path, monkeypatch):
     assert not [n for n in os.listdir("/sys/class/net") if n.startswith("pv")]
     assert not [n for n in os.listdir("/sys/class/net") if n in {nets.bridge_name(x) for x in ("a", "b", "c", "internal")}]
     assert table_name(r) not in nft_tables()
+    with open("/proc/sys/net/ipv4/ip_forward") as fh:
+        assert fh.read() == forwarding  # switched back off if we switched it on
 
 
 def _netd_alive(root: Root) -> bool:
@@ -254,3 +258,27 @@ def test_fixed_address_mac_and_two_networks(stack):
     assert "02:42:0a:d5:32:4d" in lines
     with pytest.raises(Conflict, match="overlaps"):
         stack.nets.create("c", subnet="10.213.50.128/25")
+
+
+def test_network_cli(root, stack):
+    import json
+    import sys
+
+    env = {**os.environ, "PYCOMPOSE_ROOT": root.path}
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "compose.cli.main", "network", *args], env=env,
+                              capture_output=True, text=True)
+
+    stack.nets.create("a", subnet="10.213.60.0/24")
+    stack.nets.create("b")
+    stack.container("user", ["sleep", "60"], ["a"], start=False)
+    assert cli("ls", "-q").stdout.split() == ["a", "b"]
+    info = json.loads(cli("inspect", "a").stdout)[0]
+    assert info["IPAM"]["Config"][0] == {"Subnet": "10.213.60.0/24", "Gateway": "10.213.60.1"}
+    assert [c["Name"] for c in info["Containers"].values()] == ["user"]
+    r = cli("rm", "a")
+    assert r.returncode == 1 and "network a has containers attached: user" in r.stderr
+    assert cli("prune", "-f").stdout.split() == ["Deleted", "Networks:", "b"]
+    r = cli("inspect", "nope")
+    assert r.returncode == 1 and "network nope not found" in r.stderr
