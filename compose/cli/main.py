@@ -11,7 +11,7 @@ from engine.errors import EngineError
 
 from .. import __version__
 from ..errors import ComposeError
-from . import config_cmd, image_cmd, network_cmd
+from . import config_cmd, image_cmd, network_cmd, port_cmd
 from .context import Ansi, GlobalOptions, Progress
 
 app = typer.Typer(
@@ -64,6 +64,7 @@ def version(
 config_cmd.register(app)
 image_cmd.register(app)
 network_cmd.register(app)
+port_cmd.register(app)
 
 
 def run(argv: list[str] | None = None) -> NoReturn:

@@ -282,3 +282,36 @@ def test_network_cli(root, stack):
     assert cli("prune", "-f").stdout.split() == ["Deleted", "Networks:", "b"]
     r = cli("inspect", "nope")
     assert r.returncode == 1 and "network nope not found" in r.stderr
+
+
+def test_compose_networks_applied_and_port_command(root, stack, tmp_path):
+    import sys
+
+    from compose.api import load
+    from compose.errors import ConfigError
+    from compose.netplan import apply, plan
+    from compose.options import LoadOptions
+
+    proj = tmp_path / "shop"
+    proj.mkdir()
+    (proj / "compose.yaml").write_text(
+        "services:\n  web: {image: x, networks: [front, ext]}\nnetworks:\n  front: {}\n  ext: {external: true}\n")
+    project = load(LoadOptions(cwd=str(proj)), {"PYCOMPOSE_NO_CACHE": "1"}).project
+    apply(plan(project, ["front"]), stack.nets)
+    net = stack.nets.get("shop_front")
+    assert net.labels["com.docker.compose.project"] == "shop"
+    with pytest.raises(ConfigError, match="network ext declared as external, but could not be found"):
+        apply(plan(project, ["ext"]), stack.nets)
+
+    host_port = _free_port()
+    stack.container("shop-web-1", ["sleep", "60"], ["shop_front"], start=True,
+                    labels={"com.docker.compose.project": "shop", "com.docker.compose.service": "web",
+                            "com.docker.compose.container-number": "1"},
+                    ports_=(PortSpec(container_port=80, host_port=host_port, host_ip="127.0.0.1"),))
+    env = {**os.environ, "PYCOMPOSE_ROOT": root.path, "PYCOMPOSE_NO_CACHE": "1"}
+    r = subprocess.run([sys.executable, "-m", "compose.cli.main", "port", "web", "80"], cwd=proj, env=env,
+                       capture_output=True, text=True)
+    assert (r.returncode, r.stdout) == (0, f"127.0.0.1:{host_port}\n"), r.stderr
+    r = subprocess.run([sys.executable, "-m", "compose.cli.main", "port", "web", "81"], cwd=proj, env=env,
+                       capture_output=True, text=True)
+    assert r.returncode == 1 and "no port 81/tcp published for container shop-web-1" in r.stderr

@@ -1,0 +1,12 @@
+"""The labels pycompose puts on what it creates, with Docker Compose's names."""
+
+PROJECT = "com.docker.compose.project"
+SERVICE = "com.docker.compose.service"
+NUMBER = "com.docker.compose.container-number"
+ONEOFF = "com.docker.compose.oneoff"
+CONFIG_HASH = "com.docker.compose.config-hash"
+WORKING_DIR = "com.docker.compose.project.working_dir"
+CONFIG_FILES = "com.docker.compose.project.config_files"
+NETWORK = "com.docker.compose.network"
+VOLUME = "com.docker.compose.volume"
+VERSION = "com.docker.compose.version"
