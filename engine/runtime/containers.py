@@ -151,6 +151,11 @@ class Runtime:
         return self._load(spec.id)
 
     def _write_files(self, spec: ContainerSpec) -> None:
+        for m in spec.mounts:
+            if m.type == "bind" and m.source and not os.path.exists(m.source):
+                if not m.create:
+                    raise RuntimeFailure(f"container {spec.name}: the mount source {m.source} does not exist")
+                os.makedirs(m.source, exist_ok=True)
         path = self.records.dir(spec.id)
         for d in ("upper", "work", "merged"):
             os.makedirs(os.path.join(path, d), mode=0o755, exist_ok=True)
@@ -273,6 +278,17 @@ class Runtime:
     def log_path(self, ref: str) -> str:
         c = self.get(ref)
         return os.path.join(self.records.dir(c.id), f"{c.id}-json.log")
+
+    def health(self, ref: str) -> str | None:
+        """``starting``, ``healthy`` or ``unhealthy``; None when the container has no healthcheck."""
+        c = self.get(ref)
+        if c.spec.healthcheck is None:
+            return None
+        return (self.records.state(c.id).get("health") or {}).get("status", "starting")
+
+    def ensure_supervisor(self, group: str) -> None:
+        """Start the group's supervisor now (e.g. before threads start containers in parallel)."""
+        self._request(group, {"op": "ping"})
 
     # -- the supervisor -------------------------------------------------------
 

@@ -25,8 +25,10 @@ from typing import NoReturn
 from .. import sys as lx
 from ..errors import Conflict, RuntimeFailure
 from . import caps, console
+from .cgroups import Cgroup
 from .containers import Runtime
 from .process import ExecError, exec_in_container
+from .spec import ContainerSpec
 
 
 @dataclass(frozen=True)
@@ -41,36 +43,52 @@ class ExecOptions:
     detach: bool = False
 
 
-def exec_container(runtime: Runtime, ref: str, options: ExecOptions) -> int:
-    """Run ``options.argv`` in the container; its exit code (0 right away with ``detach``)."""
-    c = runtime.get(ref)
-    if c.status != "running":
-        raise Conflict(f"container {c.name} is not running")
-    spec = c.spec
+def fork_exec(pid1: int, spec: ContainerSpec, cgroup: Cgroup, options: ExecOptions, *,
+              output: int | None = None) -> tuple[int, int, socket.socket | None]:
+    """Fork a process that runs ``options.argv`` inside the container whose PID 1 is ``pid1``.
+
+    Returns (the forked pid, the read end of its error pipe, the socket its
+    terminal's master arrives on when ``options.tty``). With ``output`` the
+    command's stdout and stderr go there, and the fork leads its own process
+    group, so a probe that overruns can be killed whole.
+    """
     env = dict(item.partition("=")[::2] for item in spec.env)
     env.update(options.env)
     allowed = caps.effective_set(spec.cap_add, spec.cap_drop, spec.privileged or options.privileged)
     namespaces = []
     for name in ("ipc", "uts", "net", "pid", "mnt"):
-        if os.readlink(f"/proc/{c.pid}/ns/{name}") != os.readlink(f"/proc/self/ns/{name}"):
-            namespaces.append((os.open(f"/proc/{c.pid}/ns/{name}", os.O_RDONLY | os.O_CLOEXEC),
+        if os.readlink(f"/proc/{pid1}/ns/{name}") != os.readlink(f"/proc/self/ns/{name}"):
+            namespaces.append((os.open(f"/proc/{pid1}/ns/{name}", os.O_RDONLY | os.O_CLOEXEC),
                                lx.NAMESPACES[name]))
-    cgroup = runtime.cgroups.container(c.id)
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
     ours = theirs = None
     if options.tty:  # the terminal is opened inside the container; its master comes back to us
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     pid = os.fork()
     if pid == 0:  # pragma: no cover - runs in the forked child
+        if output is not None:
+            os.setpgid(0, 0)
+            os.dup2(output, 1)
+            os.dup2(output, 2)
         _enter(namespaces, cgroup.add, err_w, theirs, options,
                [f"{k}={v}" for k, v in env.items()], options.user or spec.user, spec.group_add,
                options.working_dir or spec.working_dir, allowed, spec.no_new_privileges)
     for fd, _ in namespaces:
         os.close(fd)
     os.close(err_w)
-    master = None
-    if ours is not None and theirs is not None:
+    if theirs is not None:
         theirs.close()
+    return pid, err_r, ours
+
+
+def exec_container(runtime: Runtime, ref: str, options: ExecOptions) -> int:
+    """Run ``options.argv`` in the container; its exit code (0 right away with ``detach``)."""
+    c = runtime.get(ref)
+    if c.status != "running":
+        raise Conflict(f"container {c.name} is not running")
+    pid, err_r, ours = fork_exec(c.pid, c.spec, runtime.cgroups.container(c.id), options)
+    master = None
+    if ours is not None:
         master = console.receive_fd(ours)
         ours.close()
         if master is not None:

@@ -184,7 +184,31 @@ def _mount(m: MountSpec, old: str, source: str | None) -> None:
         return
     if not source:
         raise OSError(22, f"mount {m.target}: no source")
+    if m.copy_up and os.path.isdir(m.target) and not os.path.islink(m.target) and not os.listdir(old + source):
+        _copy_tree(m.target, old + source)  # the image's files seed an empty volume
     _bind(old + source, m.target, read_only=m.read_only, propagation=m.propagation)
+
+
+def _copy_tree(src: str, dst: str) -> None:
+    """Copy ``src`` (in the container) into ``dst`` (a volume), keeping owners, modes and links."""
+    import shutil
+
+    for entry in os.scandir(src):
+        target = os.path.join(dst, entry.name)
+        if entry.is_symlink():
+            os.symlink(os.readlink(entry.path), target)
+        elif entry.is_dir():
+            os.mkdir(target)
+            _copy_tree(entry.path, target)
+        else:
+            shutil.copy2(entry.path, target, follow_symlinks=False)
+        st = entry.stat(follow_symlinks=False)
+        os.lchown(target, st.st_uid, st.st_gid)
+        if not entry.is_symlink():
+            os.chmod(target, stat.S_IMODE(st.st_mode))
+    st = os.stat(src)
+    os.chown(dst, st.st_uid, st.st_gid)
+    os.chmod(dst, stat.S_IMODE(st.st_mode))
 
 
 def _mask(path: str) -> None:

@@ -27,6 +27,18 @@ class MountSpec:
     propagation: str | None = None  # rprivate by default
     tmpfs_size: int | None = None
     tmpfs_mode: int | None = None
+    create: bool = False  # make the host folder if it is missing (short-syntax binds)
+    copy_up: bool = False  # an empty volume gets the image's files at ``target`` (Docker's behaviour)
+
+
+@dataclass(frozen=True)
+class Healthcheck:
+    test: tuple[str, ...]  # ("CMD", ...) or ("CMD-SHELL", "...")
+    interval: float = 30.0
+    timeout: float = 30.0
+    retries: int = 3
+    start_period: float = 0.0
+    start_interval: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -104,6 +116,7 @@ class ContainerSpec:
     dns_options: tuple[str, ...] = ()
     log_max_size: int = 10 << 20
     log_max_files: int = 3
+    healthcheck: Healthcheck | None = None
     masked_paths: tuple[str, ...] | None = None  # None: Docker's defaults
     readonly_paths: tuple[str, ...] | None = None
 
@@ -118,6 +131,8 @@ class ContainerSpec:
         kw["devices"] = tuple(Device(**d) for d in data.get("devices", ()))
         kw["endpoints"] = tuple(EndpointSpec(**e) for e in data.get("endpoints", ()))
         kw["ports"] = tuple(PortSpec(**p) for p in data.get("ports", ()))
+        if data.get("healthcheck"):
+            kw["healthcheck"] = Healthcheck(**{**data["healthcheck"], "test": tuple(data["healthcheck"]["test"])})
         kw["limits"] = Limits(**data.get("limits", {}))
         kw["ulimits"] = {k: (int(v[0]), int(v[1])) for k, v in data.get("ulimits", {}).items()}
         kw["hosts"] = tuple((h, a) for h, a in data.get("hosts", ()))

@@ -465,3 +465,35 @@ def test_network_none_has_only_loopback_and_host_shares_the_hosts(rt, image):
     assert out.split() == ["lo", "1"]
     _, out, _ = run(rt, image, "ls /sys/class/net", network="host")
     assert sorted(out.split()) == sorted(os.listdir("/sys/class/net"))
+
+
+def test_healthcheck_states(rt, image):
+    from engine.runtime.spec import Healthcheck
+
+    cid = make(rt, image, ["sh", "-c", "sleep 0.6; touch /tmp/ready; sleep 60"],
+               healthcheck=Healthcheck(test=("CMD-SHELL", "test -f /tmp/ready && echo ok"), interval=0.2,
+                                       timeout=1, retries=2, start_period=5, start_interval=0.1))
+    rt.start(cid)
+    assert rt.health(cid) == "starting"
+    deadline = time.monotonic() + 10
+    while rt.health(cid) != "healthy" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert rt.health(cid) == "healthy"
+    assert rt.records.state(cid)["health"]["log"][-1]["output"] == "ok\n"
+    rt.stop(cid, timeout=0)
+    bad = make(rt, image, ["sleep", "60"],
+               healthcheck=Healthcheck(test=("CMD", "false"), interval=0.1, timeout=1, retries=2))
+    rt.start(bad)
+    deadline = time.monotonic() + 10
+    while rt.health(bad) != "unhealthy" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert rt.health(bad) == "unhealthy" and rt.records.state(bad)["health"]["failing_streak"] >= 2
+    slow = make(rt, image, ["sleep", "60"],
+                healthcheck=Healthcheck(test=("CMD", "sleep", "30"), interval=0.1, timeout=0.3, retries=1))
+    rt.start(slow)
+    deadline = time.monotonic() + 10
+    while rt.health(slow) != "unhealthy" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "exceeded timeout" in rt.records.state(slow)["health"]["log"][-1]["output"]
+    for c in (bad, slow):
+        rt.stop(c, timeout=0)

@@ -1,0 +1,229 @@
+"""A service's container as the engine runs it: compose model -> ``engine.runtime.spec.ContainerSpec``.
+
+Pure: everything that comes from the engine (the image's config, the
+addresses allocated, volume folders, peer containers, chosen host ports) is
+passed in, so the translation can be tested without running anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import __version__, labels
+from .errors import ConfigError
+from .model import Healthcheck as ComposeHealthcheck
+from .model import Project, Service
+from .render import service as render_service
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """What the engine told us, for one container."""
+
+    image_id: str
+    image_config: Any  # engine.images.model.ImageConfig
+    layers: tuple[str, ...]
+    endpoints: tuple[Any, ...] = ()  # engine EndpointSpec, in the service's network order
+    volume_paths: dict[str, str] = field(default_factory=dict)  # named volume key -> its folder
+    anonymous: dict[str, str] = field(default_factory=dict)  # target -> folder of its anonymous volume
+    fresh_volumes: frozenset[str] = frozenset()  # volume keys created just now (copied up from the image)
+    peers: dict[str, str] = field(default_factory=dict)  # service or container name -> container id
+    host_ports: dict[tuple[int, str, int], int] = field(default_factory=dict)  # (target, proto, i) -> host port
+
+
+def container_name(project: Project, svc: Service, number: int) -> str:
+    return svc.container_name or f"{project.name}-{svc.name}-{number}"
+
+
+def config_hash(svc: Service) -> str:
+    """What, when it changes, makes ``up`` recreate the service's containers."""
+    data = render_service(svc)
+    data.pop("scale", None)  # scaling adds or removes containers; it does not recreate them
+    deploy = data.get("deploy")
+    if isinstance(deploy, dict):
+        deploy.pop("replicas", None)
+        if not deploy:
+            data.pop("deploy")
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+def _restart(svc: Service) -> str:
+    if svc.restart:
+        return svc.restart
+    rp = svc.deploy.restart_policy if svc.deploy else None
+    if rp and rp.condition:
+        if rp.condition == "any":
+            return "always"
+        if rp.condition == "on-failure":
+            return f"on-failure:{rp.max_attempts}" if rp.max_attempts else "on-failure"
+    return "no"
+
+
+def _namespace(svc: Service, key: str, value: str | None, peers: dict[str, str]) -> str:
+    if not value or value in ("private", "shareable", "host"):
+        return value or "private"
+    kind, _, name = value.partition(":")
+    if kind in ("service", "container") and name:
+        if name not in peers:
+            raise ConfigError(f'{value}: there is no container to share with (is "{name}" running?)',
+                              path=("services", svc.name, key))
+        return f"container:{peers[name]}"
+    raise ConfigError(f'unsupported {key} "{value}"', path=("services", svc.name, key))
+
+
+def _healthcheck(svc: Service, image_config: Any) -> Any:
+    from engine.runtime.spec import Healthcheck
+
+    hc: ComposeHealthcheck | None = svc.healthcheck
+    image_hc = getattr(image_config, "healthcheck", None)
+    test = hc.test if hc and hc.test else (tuple(image_hc.test) if image_hc and image_hc.test else None)
+    if (hc and hc.disabled) or not test or test[0] == "NONE":
+        return None
+
+    def pick(name: str, default: float) -> float:
+        mine = getattr(hc, name, None) if hc else None
+        theirs = getattr(image_hc, name, None) if image_hc else None
+        return float(mine if mine is not None else theirs if theirs is not None else default)
+
+    retries = (hc.retries if hc and hc.retries is not None else
+               image_hc.retries if image_hc and getattr(image_hc, "retries", None) else 3)
+    return Healthcheck(test=tuple(test), interval=pick("interval", 30), timeout=pick("timeout", 30),
+                       retries=int(retries), start_period=pick("start_period", 0),
+                       start_interval=pick("start_interval", 5))
+
+
+def _tmpfs_entry(text: str) -> Any:
+    from engine.runtime.spec import MountSpec
+
+    from .units import parse_size
+
+    target, _, opts = text.partition(":")
+    size = mode = None
+    for opt in filter(None, opts.split(",")):
+        key, _, value = opt.partition("=")
+        if key == "size":
+            size = parse_size(value)
+        elif key == "mode":
+            mode = int(value, 8)
+    return MountSpec(type="tmpfs", target=target, tmpfs_size=size, tmpfs_mode=mode)
+
+
+def _mounts(svc: Service, r: Resolved) -> tuple[Any, ...]:
+    from engine.runtime.spec import MountSpec
+
+    out = []
+    for i, m in enumerate(svc.volumes):
+        path = ("services", svc.name, "volumes", i)
+        if m.type == "bind":
+            out.append(MountSpec(type="bind", source=m.source, target=m.target, read_only=m.read_only,
+                                 propagation=m.bind.propagation if m.bind else None,
+                                 create=bool(m.bind and m.bind.create_host_path)))
+        elif m.type == "volume":
+            if m.source:
+                folder = r.volume_paths[m.source]
+                copy = m.source in r.fresh_volumes and not (m.volume and m.volume.nocopy)
+            else:
+                folder, copy = r.anonymous[m.target], not (m.volume and m.volume.nocopy)
+            if m.volume and m.volume.subpath:
+                folder = f"{folder}/{m.volume.subpath.strip('/')}"
+            out.append(MountSpec(type="bind", source=folder, target=m.target, read_only=m.read_only, copy_up=copy))
+        elif m.type == "tmpfs":
+            out.append(MountSpec(type="tmpfs", target=m.target, read_only=m.read_only,
+                                 tmpfs_size=m.tmpfs.size if m.tmpfs else None,
+                                 tmpfs_mode=m.tmpfs.mode if m.tmpfs else None))
+        else:
+            raise ConfigError(f'volume type "{m.type}" is not supported', path=path)
+    out += [_tmpfs_entry(t) for t in svc.tmpfs]
+    return tuple(out)
+
+
+def _ports(svc: Service, r: Resolved) -> tuple[Any, ...]:
+    from engine.runtime.spec import PortSpec
+
+    out = []
+    for i, p in enumerate(svc.ports):
+        host_port = r.host_ports.get((p.target, p.protocol, i))
+        if host_port is None:
+            continue
+        out.append(PortSpec(container_port=p.target, host_port=host_port, protocol=p.protocol,
+                            host_ip=p.host_ip if p.host_ip not in (None, "", "0.0.0.0") else None))
+    return tuple(out)
+
+
+def _limits(svc: Service) -> Any:
+    from engine.runtime.cgroups import Limits
+
+    lim = svc.deploy.resources_limits if svc.deploy else None
+    res = svc.deploy.resources_reservations if svc.deploy else None
+    return Limits(
+        memory=svc.mem_limit or (lim.memory if lim else None),
+        memory_swap=svc.memswap_limit,
+        memory_reservation=svc.mem_reservation or (res.memory if res else None),
+        cpus=svc.cpus or (lim.cpus if lim else None),
+        cpu_shares=svc.cpu_shares, cpu_period=svc.cpu_period, cpu_quota=svc.cpu_quota,
+        cpuset_cpus=svc.cpuset,
+        pids=svc.pids_limit or (lim.pids if lim else None),
+    )
+
+
+def container_labels(project: Project, svc: Service, number: int, digest: str, oneoff: bool = False) -> dict[str, str]:
+    return {
+        **svc.labels,
+        labels.PROJECT: project.name, labels.SERVICE: svc.name, labels.NUMBER: str(number),
+        labels.ONEOFF: "True" if oneoff else "False", labels.CONFIG_HASH: digest,
+        labels.WORKING_DIR: project.working_dir, labels.CONFIG_FILES: ",".join(project.config_files),
+        labels.VERSION: __version__,
+    }
+
+
+def spec_for(project: Project, svc: Service, number: int, cid: str, r: Resolved, *,
+             name: str | None = None, oneoff: bool = False, overrides: dict[str, Any] | None = None) -> Any:
+    """The ContainerSpec of container ``number`` of ``svc``."""
+    from engine.runtime.spec import ContainerSpec, Device, merge_env, resolve_argv
+
+    img = r.image_config
+    hostname = svc.hostname or cid[:12]
+    argv = resolve_argv(img.entrypoint, img.cmd,
+                        list(svc.entrypoint) if svc.entrypoint is not None else None,
+                        list(svc.command) if svc.command is not None else None)
+    if svc.network_mode in (None, "bridge") and svc.networks:
+        network = "bridge"
+    elif svc.network_mode in ("none", "host"):
+        network = svc.network_mode
+    elif svc.network_mode:
+        network = _namespace(svc, "network_mode", svc.network_mode, r.peers)
+    else:
+        network = "none"
+    options = dict((svc.logging.options if svc.logging else {}) or {})
+    from .units import parse_size
+
+    kw: dict[str, Any] = dict(
+        id=cid, name=name or container_name(project, svc, number), image_id=r.image_id, layers=r.layers,
+        argv=tuple(argv), env=tuple(merge_env(list(img.env), dict(svc.environment), hostname)),
+        working_dir=svc.working_dir or img.working_dir or "/", user=svc.user or img.user or None,
+        group_add=svc.group_add, hostname=hostname, domainname=svc.domainname or "", group=project.name,
+        mounts=_mounts(svc, r),
+        devices=tuple(Device(d.source, d.target, d.permissions) for d in svc.devices),
+        read_only=bool(svc.read_only), privileged=bool(svc.privileged), cap_add=svc.cap_add, cap_drop=svc.cap_drop,
+        no_new_privileges=any(o.replace("=", ":") in ("no-new-privileges:true", "no-new-privileges")
+                              for o in svc.security_opt),
+        sysctls=dict(svc.sysctls), ulimits={k: (u.soft, u.hard) for k, u in svc.ulimits.items()},
+        limits=_limits(svc), oom_score_adj=svc.oom_score_adj, shm_size=svc.shm_size,
+        network=network, endpoints=tuple(r.endpoints) if network == "bridge" else (), ports=_ports(svc, r),
+        ipc=_namespace(svc, "ipc", svc.ipc, r.peers), pid=_namespace(svc, "pid", svc.pid, r.peers),
+        uts="host" if svc.uts == "host" else "private",
+        init=bool(svc.init), stop_signal=svc.stop_signal or img.stop_signal or "SIGTERM",
+        stop_timeout=svc.stop_grace_period if svc.stop_grace_period is not None else 10.0,
+        restart=_restart(svc), tty=bool(svc.tty), stdin_open=bool(svc.stdin_open),
+        labels=container_labels(project, svc, number, config_hash(svc), oneoff),
+        hosts=tuple((h, ip) for h, ips in svc.extra_hosts.items() for ip in ips),
+        dns=svc.dns, dns_search=svc.dns_search, dns_options=svc.dns_opt,
+        log_max_size=parse_size(options["max-size"]) if options.get("max-size") else 10 << 20,
+        log_max_files=int(str(options["max-file"])) if options.get("max-file") else 3,
+        healthcheck=_healthcheck(svc, img),
+    )
+    kw.update(overrides or {})
+    return ContainerSpec(**kw)
