@@ -11,7 +11,17 @@ from engine.errors import EngineError
 
 from .. import __version__
 from ..errors import ComposeError
-from . import config_cmd, image_cmd, network_cmd, port_cmd
+from . import (
+    config_cmd,
+    image_cmd,
+    lifecycle_cmd,
+    logs_cmd,
+    network_cmd,
+    port_cmd,
+    ps_cmd,
+    up_cmd,
+    volume_cmd,
+)
 from .context import Ansi, GlobalOptions, Progress
 
 app = typer.Typer(
@@ -65,6 +75,11 @@ config_cmd.register(app)
 image_cmd.register(app)
 network_cmd.register(app)
 port_cmd.register(app)
+up_cmd.register(app)
+ps_cmd.register(app)
+logs_cmd.register(app)
+lifecycle_cmd.register(app)
+volume_cmd.register(app)
 
 
 def run(argv: list[str] | None = None) -> NoReturn:

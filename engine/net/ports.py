@@ -14,6 +14,8 @@ def bindable(host_ip: str | None, port: int, protocol: str) -> bool:
     """Can something bind ``host_ip:port`` now? (A listener there means the port is in use.)"""
     kind = socket.SOCK_DGRAM if protocol == "udp" else socket.SOCK_STREAM
     with socket.socket(socket.AF_INET, kind) as s:
+        if kind == socket.SOCK_STREAM:  # a listener still blocks the bind; a closing connection does not
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host_ip or "0.0.0.0", port))
         except OSError as exc:
