@@ -207,7 +207,7 @@ class Volumes:
                 state = read_json(os.path.join(self.root.containers, cid, "state.json"), {}) or {}
                 out.append(User(id=cid, name=spec.get("name") or cid[:12],
                                 status=state.get("status", "created")))
-        return out
+        return sorted(out, key=lambda u: u.name)  # stable messages, whatever the ids
 
     def _container_records(self) -> Iterator[tuple[str, dict[str, Any]]]:
         try:
