@@ -35,8 +35,19 @@ def cache_dir(environ: Mapping[str, str]) -> str | None:
     return os.path.join(base, "pycompose", "config")
 
 
+def _code() -> str:
+    """The compose package's own files (names, sizes, mtimes): new code never reads an old entry."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    stamps = []
+    for name in sorted(os.listdir(here)):
+        if name.endswith(".py"):
+            st = os.stat(os.path.join(here, name))
+            stamps.append(f"{name}:{st.st_size}:{st.st_mtime_ns}")
+    return ";".join(stamps)
+
+
 def _key(options: LoadOptions, stdin: str | None) -> str:
-    parts = [repr((_FORMAT, __version__)), repr(options), os.path.abspath(options.cwd)]
+    parts = [repr((_FORMAT, __version__)), _code(), repr(options), os.path.abspath(options.cwd)]
     if stdin is not None:
         parts.append(digest(stdin.encode()))
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()

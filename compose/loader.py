@@ -208,14 +208,18 @@ class Loader:
             wanted=opts.services,
             locate=self.locator,
         )
-        self.check_graph(project)
-        return project
+        return self.check_graph(project)
 
-    def check_graph(self, project: Project) -> None:
+    def check_graph(self, project: Project) -> Project:
+        """Refuse dependency cycles; keep the start order and dependencies in the project."""
+        from dataclasses import replace
+
         from .graph import DependencyGraph
 
         try:
-            DependencyGraph(project)
+            graph = DependencyGraph(project)
+            return replace(project, start_order=tuple(tuple(level) for level in graph.start_levels()),
+                           requires={s: frozenset(graph.dependencies(s)) for s in project.services})
         except GraphError as exc:
             if not exc.cycle:
                 raise

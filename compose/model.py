@@ -9,7 +9,7 @@ kept as the validated values they were written as, so ``config`` can print them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -373,6 +373,27 @@ class Project:
     extensions: Mapping[str, Any] = _map()
     disabled_services: Mapping[str, Service] = _map()
     profiles: tuple[str, ...] = ()
+    # From the dependency graph, computed once when the project is loaded (and cached with it):
+    start_order: tuple[tuple[str, ...], ...] = ()  # levels that can start in parallel, dependencies first
+    requires: Mapping[str, frozenset[str]] = _map()  # every service a service needs, directly or not
+
+    def select(self, services: Iterable[str] | None = None, *, with_deps: bool = True) -> set[str]:
+        """The chosen services (all when None) plus, unless told not to, what they depend on."""
+        if not services:
+            return set(self.services)
+        chosen = set(services)
+        if with_deps:
+            for s in list(chosen):
+                chosen |= self.requires.get(s, frozenset())
+        return chosen
+
+    def levels(self, services: Iterable[str] | None = None, *, with_deps: bool = True,
+               reverse: bool = False) -> list[list[str]]:
+        """Start levels restricted to a selection (stop order with ``reverse``)."""
+        chosen = self.select(services, with_deps=with_deps)
+        out = [[s for s in level if s in chosen] for level in self.start_order]
+        out = [level for level in out if level]
+        return out[::-1] if reverse else out
 
     def all_profiles(self) -> list[str]:
         """Every profile named by any service, enabled or not, sorted."""

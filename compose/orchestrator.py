@@ -61,6 +61,7 @@ class Orchestrator:
         self.vols = Volumes(self.root)
         self.progress = progress or Progress("plain")
         self.fresh_volumes: set[str] = set()
+        self._snapshot: list[Any] | None = None  # the engine's containers, read once until we change them
 
     # -- what exists --------------------------------------------------------
 
@@ -69,9 +70,18 @@ class Orchestrator:
 
         return locked(os.path.join(self.root.locks, f"project-{self.project.name}.lock"))
 
+    def all_containers(self) -> list[Any]:
+        """Every container of the engine (read once, again after this orchestrator changed any)."""
+        if self._snapshot is None:
+            self._snapshot = self.rt.list()
+        return self._snapshot
+
+    def changed(self) -> None:
+        self._snapshot = None
+
     def containers(self, *, oneoff: bool = False) -> list[Any]:
         """This project's containers, by service and number."""
-        out = [c for c in self.rt.list() if c.spec.labels.get(labels.PROJECT) == self.project.name
+        out = [c for c in self.all_containers() if c.spec.labels.get(labels.PROJECT) == self.project.name
                and (c.spec.labels.get(labels.ONEOFF) == "True") == oneoff]
         return sorted(out, key=lambda c: (c.spec.labels.get(labels.SERVICE, ""), int(c.spec.labels.get(labels.NUMBER, 0))))
 
@@ -84,10 +94,7 @@ class Orchestrator:
     # -- up -----------------------------------------------------------------
 
     def up(self, opts: UpOptions) -> None:
-        from .graph import DependencyGraph
-
-        graph = DependencyGraph(self.project)
-        chosen = graph.select(opts.services or None, with_deps=not opts.no_deps)
+        chosen = self.project.select(opts.services or None, with_deps=not opts.no_deps)
         with self.lock():
             orphans = self.orphans()
             if orphans and opts.remove_orphans:
@@ -105,7 +112,7 @@ class Orchestrator:
             self._networks(services)
             self._volumes(services)
             self.rt.ensure_supervisor(self.project.name)  # spawned before any thread exists
-            for level in graph.start_levels(opts.services or None, with_deps=not opts.no_deps):
+            for level in self.project.levels(opts.services or None, with_deps=not opts.no_deps):
                 todo = [self.project.services[s] for s in level]
                 with ThreadPoolExecutor(max_workers=max(1, min(8, len(todo)))) as pool:
                     errors = [f.exception() for f in [pool.submit(self._converge, s, images[s.name], opts)
@@ -136,7 +143,7 @@ class Orchestrator:
 
         keep = {c.id for s in services for c in self.of(s.name)
                 if c.running and not opts.force_recreate and c.spec.labels.get(labels.CONFIG_HASH) == config_hash(s)}
-        taken = [(p.host_ip, p.host_port, p.protocol, c.name) for c in self.rt.list()
+        taken = [(p.host_ip, p.host_port, p.protocol, c.name) for c in self.all_containers()
                  if c.running and c.id not in keep for p in c.spec.ports
                  if c.spec.labels.get(labels.PROJECT) != self.project.name]
         for svc in services:
@@ -194,6 +201,7 @@ class Orchestrator:
                 if not c.running and not opts.no_start:
                     self.progress.event("Container", c.name, "Starting")
                     self._start(svc, c.id)
+                    self.changed()
                     self.progress.event("Container", c.name, "Started")
                 else:
                     self.progress.event("Container", c.name, "Running")
@@ -224,6 +232,7 @@ class Orchestrator:
         try:
             resolved = self._resolve(svc, cid, name, image)
             self.rt.create(spec_for(self.project, svc, number, cid, resolved))
+            self.changed()
         except EngineError as exc:
             self.nets.release(cid)
             raise UpError(f"service {svc.name}: {exc}") from None
@@ -270,7 +279,7 @@ class Orchestrator:
         for mode in (svc.network_mode, svc.ipc, svc.pid):
             if mode and ":" in mode:
                 kind, _, other = mode.partition(":")
-                found = self.of(other) if kind == "service" else [c for c in self.rt.list() if c.name == other]
+                found = self.of(other) if kind == "service" else [c for c in self.all_containers() if c.name == other]
                 if found:
                     peers[other] = found[0].id
         return Resolved(image_id=image.id, image_config=image.config,
@@ -333,6 +342,7 @@ class Orchestrator:
                 self.progress.event("Container", c.name, "Stopped")
         anonymous = [m.source for m in c.spec.mounts if m.source and "/volumes/" in m.source]
         self.rt.remove(c.id, force=True)
+        self.changed()
         if not quiet:
             self.progress.event("Container", c.name, "Removed")
         for path in anonymous:  # anonymous volumes go with their container
@@ -343,16 +353,15 @@ class Orchestrator:
 
     def down(self, *, volumes: bool = False, remove_orphans: bool = False, timeout: float | None = None) -> None:
         """Remove the project's containers (dependents first), its networks and, with ``volumes``, its volumes."""
-        from .graph import DependencyGraph
-
         with self.lock():
             by_service: dict[str, list[Any]] = {}
             for c in self.containers() + self.containers(oneoff=True):
                 by_service.setdefault(c.spec.labels.get(labels.SERVICE, ""), []).append(c)
-            groups = [level for level in DependencyGraph(self.project).stop_levels()]
-            orphans = [s for s in by_service if s not in self.project.services]
+            groups = self.project.levels(reverse=True)
+            ordered = {s for level in groups for s in level}
+            groups.append([s for s in by_service if s in self.project.services and s not in ordered])
             if remove_orphans:
-                groups.insert(0, orphans)
+                groups.insert(0, [s for s in by_service if s not in self.project.services])
             for group in groups:
                 todo = [c for s in group for c in by_service.get(s, [])]
                 if todo:

@@ -37,11 +37,15 @@ def config(
     wanted = tuple(services or ())
     project = opts.load(services=wanted, interpolate=not no_interpolate).project
     if wanted:
-        from ..graph import DependencyGraph
-
-        keep = DependencyGraph(project).select(wanted)
         from dataclasses import replace
 
+        from ..errors import UsageError
+
+        unknown = [s for s in wanted if s not in project.services]
+        if unknown:
+            raise UsageError("no such service: " + ", ".join(unknown))
+
+        keep = project.select(wanted)
         project = replace(project, services={k: v for k, v in project.services.items() if k in keep})
     if quiet:
         return
@@ -55,10 +59,7 @@ def config(
 
 def _render(project, fmt, services, volumes, networks, profiles, images, *, escape) -> str:  # type: ignore[no-untyped-def]
     if services:
-        from ..graph import DependencyGraph
-
-        levels = DependencyGraph(project).start_levels()
-        return "".join(f"{name}\n" for level in levels for name in level)
+        return "".join(f"{name}\n" for level in project.levels() for name in level)
     if volumes:
         return "".join(f"{name}\n" for name in project.volumes)
     if networks:

@@ -23,12 +23,10 @@ Services = Annotated[list[str] | None, typer.Argument(help="Services")]
 def _chosen(ctx: typer.Context, services: list[str] | None, *, reverse: bool = False) -> tuple[Any, list[Any]]:
     """The orchestrator and the chosen services' containers, in dependency (or stop) order."""
     from .. import labels
-    from ..graph import DependencyGraph
     from .up_cmd import orchestrator
 
     orch = orchestrator(ctx.obj, tuple(services or ()))
-    graph = DependencyGraph(orch.project)
-    levels = graph.stop_levels() if reverse else graph.start_levels()
+    levels = orch.project.levels(reverse=reverse)
     order = {s: i for i, level in enumerate(levels) for s in level}
     chosen = [c for c in orch.containers() if not services or c.spec.labels.get(labels.SERVICE) in services]
     chosen.sort(key=lambda c: (order.get(c.spec.labels.get(labels.SERVICE, ""), -1), c.name))

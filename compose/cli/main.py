@@ -11,17 +11,6 @@ from engine.errors import EngineError
 
 from .. import __version__
 from ..errors import ComposeError
-from . import (
-    config_cmd,
-    image_cmd,
-    lifecycle_cmd,
-    logs_cmd,
-    network_cmd,
-    port_cmd,
-    ps_cmd,
-    up_cmd,
-    volume_cmd,
-)
 from .context import Ansi, GlobalOptions, Progress
 
 app = typer.Typer(
@@ -71,21 +60,58 @@ def version(
         print(f"pycompose version v{__version__}")
 
 
-config_cmd.register(app)
-image_cmd.register(app)
-network_cmd.register(app)
-port_cmd.register(app)
-up_cmd.register(app)
-ps_cmd.register(app)
-logs_cmd.register(app)
-lifecycle_cmd.register(app)
-volume_cmd.register(app)
+# Each command's module, imported only when that command runs: building every command's
+# options costs typer ~2 ms a command at every start-up.
+COMMANDS = {
+    "config": "config_cmd", "image": "image_cmd", "network": "network_cmd", "port": "port_cmd",
+    "up": "up_cmd", "create": "up_cmd", "down": "up_cmd",
+    "ps": "ps_cmd", "ls": "ps_cmd", "top": "ps_cmd", "images": "ps_cmd", "logs": "logs_cmd",
+    "start": "lifecycle_cmd", "stop": "lifecycle_cmd", "restart": "lifecycle_cmd", "kill": "lifecycle_cmd",
+    "rm": "lifecycle_cmd", "pause": "lifecycle_cmd", "unpause": "lifecycle_cmd", "wait": "lifecycle_cmd",
+    "exec": "lifecycle_cmd", "volume": "volume_cmd", "build": "build_cmd", "run": "run_cmd",
+}
+EXTRA = {"image_cmd": ("build_cmd",)}  # modules that add commands to another one's group
+_VALUED = {"-f", "--file", "-p", "--project-name", "--project-directory", "--env-file", "--profile",
+           "--ansi", "--progress"}
+
+
+def command_of(argv: list[str]) -> str | None:
+    """The subcommand named in ``argv`` (after the global options), if any."""
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg in _VALUED:
+            i += 2
+            continue
+        if arg.startswith("-"):
+            i += 1
+            continue
+        return arg
+    return None
+
+
+def register(argv: list[str]) -> None:
+    """Add the command ``argv`` runs to the app (every command when it names none, e.g. for --help)."""
+    import importlib
+
+    name = command_of(argv)
+    wanted = [COMMANDS[name]] if name in COMMANDS else sorted(set(COMMANDS.values()))
+    for module in [m for w in wanted for m in (w, *EXTRA.get(w, ()))]:
+        try:
+            mod = importlib.import_module(f"{__package__}.{module}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"{__package__}.{module}":
+                continue  # a command not written yet
+            raise
+        mod.register(app)
 
 
 def run(argv: list[str] | None = None) -> NoReturn:
     """Console-script entry point."""
+    args = sys.argv[1:] if argv is None else argv
     try:
-        app(args=argv, prog_name="pycompose")
+        register(args)
+        app(args=args, prog_name="pycompose")
     except (ComposeError, EngineError) as exc:
         print(str(exc), file=sys.stderr)
         sys.exit(exc.exit_code)

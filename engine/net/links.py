@@ -33,8 +33,10 @@ def _index(ip: Any, name: str) -> int | None:
 
 
 def exists(name: str) -> bool:
-    with _netlink() as ip:
-        return _index(ip, name) is not None
+    """Whether a link of that name exists (sysfs: no netlink, no pyroute2 import)."""
+    import os
+
+    return os.path.exists(f"/sys/class/net/{name}")
 
 
 def create_bridge(name: str, gateway: str, prefixlen: int, alias: str) -> None:

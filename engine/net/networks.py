@@ -124,9 +124,10 @@ class Networks:
 
         with self._lock():
             net = self._read(name)
-            if net is not None:  # already there: make sure its bridge is too
-                if not links.exists(net.bridge):
-                    links.create_bridge(net.bridge, net.gateway, net.prefixlen, f"pycompose {name}")
+            if net is not None and links.exists(net.bridge):
+                return net  # nothing to do: the firewall and DNS already know it
+            if net is not None:  # the record outlived its bridge (a reboot): make it again
+                links.create_bridge(net.bridge, net.gateway, net.prefixlen, f"pycompose {name}")
             else:
                 net = self._new(name, subnet, gateway, ip_range, internal, labels)
         self.sync()
