@@ -1,0 +1,254 @@
+"""Compose's commands and flags, end to end with real containers, as a user types them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import pytest
+
+from tests.integration.busybox import leftovers, rootfs_tar
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="containers need root")
+
+
+class Cli:
+    def __init__(self, tmp_path):
+        self.root = str(tmp_path / "root")
+        self.env = {**os.environ, "PYCOMPOSE_ROOT": self.root, "PYCOMPOSE_DNS_UPSTREAMS": "none",
+                    "PYCOMPOSE_NO_CACHE": "1", "PYCOMPOSE_SUPERVISOR_IDLE": "0.2", "PYCOMPOSE_NETD_IDLE": "0.2"}
+        self.dir = tmp_path / "proj"
+        self.dir.mkdir()
+        r = self("image", "import", "-", "busybox:latest", input=rootfs_tar(), text=False)
+        assert r.returncode == 0, r.stderr
+
+    def write(self, text):
+        (self.dir / "compose.yaml").write_text(textwrap.dedent(text))
+
+    def __call__(self, *args, input=None, text=True, check=False, timeout=120):
+        r = subprocess.run([sys.executable, "-m", "compose.cli.main", *args], cwd=self.dir, env=self.env,
+                           input=input, capture_output=True, text=text, timeout=timeout)
+        if check:
+            assert r.returncode == 0, f"{args}: {r.stderr}"
+        return r
+
+
+@pytest.fixture
+def cli(tmp_path):
+    c = Cli(tmp_path)
+    yield c
+    c("down", "-v", "-t", "0", "--remove-orphans")
+    from engine.state import Root
+
+    deadline = time.monotonic() + 5
+    while leftovers(c.root, Root(c.root).cgroup_name) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert leftovers(c.root, Root(c.root).cgroup_name) == []
+
+
+SLEEPERS = """\
+    services:
+      web:
+        image: busybox:latest
+        command: ["sh", "-c", "echo web up; trap 'echo bye; exit 0' TERM; while true; do sleep 0.1; done"]
+        depends_on: [db]
+      db:
+        image: busybox:latest
+        command: ["sleep", "3600"]
+    """
+
+
+def names(out):
+    return [line.split()[0] for line in out.splitlines()[1:]]
+
+
+def test_ps_variants_and_lifecycle(cli):
+    cli.write(SLEEPERS)
+    cli("up", "-d", check=True)
+    assert names(cli("ps", check=True).stdout) == ["proj-db-1", "proj-web-1"]
+    assert cli("ps", "--services", check=True).stdout.split() == ["db", "web"]
+    assert len(cli("ps", "-q", check=True).stdout.split()) == 2
+    rows = [json.loads(line) for line in cli("ps", "--format", "json", check=True).stdout.splitlines()]
+    assert {r["Service"]: r["State"] for r in rows} == {"db": "running", "web": "running"}
+
+    stop = cli("stop", "web", check=True)
+    assert " Container proj-web-1  Stopped" in stop.stderr.splitlines()
+    assert names(cli("ps", check=True).stdout) == ["proj-db-1"]
+    assert "Exited (0)" in cli("ps", "-a", check=True).stdout
+    assert names(cli("ps", "--status", "exited", check=True).stdout) == ["proj-web-1"]
+    assert "bye" in cli("logs", "web", check=True).stdout
+
+    cli("start", "web", check=True)
+    cli("pause", "db", check=True)
+    assert "(Paused)" in cli("ps", check=True).stdout
+    cli("unpause", "db", check=True)
+    t = time.monotonic()
+    cli("restart", "db", check=True)
+    assert time.monotonic() - t < 5  # sleep as PID 1 ignores SIGTERM: no grace period to wait out
+    cli("kill", "-s", "SIGUSR1", "web", check=True)  # PID 1 has no handler for it: ignored, as in Docker
+    time.sleep(0.3)
+    assert names(cli("ps", check=True).stdout) == ["proj-db-1", "proj-web-1"]
+    cli("kill", "web", check=True)
+    time.sleep(0.3)
+    assert "Exited (137)" in cli("ps", "-a", check=True).stdout  # 128 + SIGKILL
+
+    r = cli("rm", "-f", check=True)
+    assert names(cli("ps", "-a", check=True).stdout) == ["proj-db-1"] and r.returncode == 0
+    r = cli("rm", "-s", "-f", "db", check=True)
+    assert names(cli("ps", "-a", check=True).stdout) == []
+
+
+def test_logs_flags(cli):
+    cli.write("""\
+        services:
+          talker:
+            image: busybox:latest
+            command: ["sh", "-c", "for i in 1 2 3 4 5; do echo line$$i; done; sleep 3600"]
+        """)
+    cli("up", "-d", check=True)
+    time.sleep(0.5)
+    out = cli("logs", "--no-color", check=True).stdout.splitlines()
+    assert out[0] == "proj-talker-1  | line1" and len(out) == 5
+    assert cli("logs", "--tail", "2", "--no-log-prefix", check=True).stdout.split() == ["line4", "line5"]
+    stamped = cli("logs", "-t", "--tail", "1", "--no-log-prefix", check=True).stdout
+    assert stamped.split()[0].endswith("Z") and stamped.split()[1] == "line5"
+    assert cli("logs", "--since", "1h", "--tail", "1", "--no-log-prefix", check=True).stdout.split() == ["line5"]
+    assert cli("logs", "--until", "1h", check=True).stdout == ""
+
+
+def test_scale_orphans_and_no_deps(cli):
+    cli.write(SLEEPERS)
+    cli("up", "-d", "--scale", "web=3", check=True)
+    assert names(cli("ps", check=True).stdout) == ["proj-db-1", "proj-web-1", "proj-web-2", "proj-web-3"]
+    cli("up", "-d", "--scale", "web=1", check=True)
+    assert names(cli("ps", check=True).stdout) == ["proj-db-1", "proj-web-1"]
+
+    cli.write(SLEEPERS.replace("      web:", "      front:").replace("depends_on: [db]", "depends_on: [db]"))
+    r = cli("up", "-d", check=True)
+    assert "Found orphan containers (proj-web-1)" in r.stderr
+    cli("up", "-d", "--remove-orphans", check=True)
+    assert names(cli("ps", check=True).stdout) == ["proj-db-1", "proj-front-1"]
+    cli("down", check=True)
+    cli("up", "-d", "--no-deps", "front", check=True)
+    assert names(cli("ps", check=True).stdout) == ["proj-front-1"]
+
+
+def test_depends_on_conditions(cli):
+    cli.write("""\
+        services:
+          migrate:
+            image: busybox:latest
+            command: ["sh", "-c", "sleep 0.3; echo migrated"]
+          app:
+            image: busybox:latest
+            command: ["sleep", "3600"]
+            depends_on:
+              migrate: {condition: service_completed_successfully}
+              optional: {condition: service_started, required: false}
+        """)
+    r = cli("up", "-d", check=True)
+    assert " Container proj-migrate-1  Exited" in r.stderr.splitlines()
+    cli("down", check=True)
+    cli.write("""\
+        services:
+          broken:
+            image: busybox:latest
+            command: ["sleep", "3600"]
+            healthcheck: {test: ["CMD", "false"], interval: 0.1s, retries: 1}
+          app:
+            image: busybox:latest
+            command: ["sleep", "3600"]
+            depends_on: {broken: {condition: service_healthy}}
+        """)
+    r = cli("up", "-d")
+    assert r.returncode == 1 and "dependency failed to start: container proj-broken-1 is unhealthy" in r.stderr
+    assert "proj-app-1" not in cli("ps", "-a", check=True).stdout
+
+
+def test_wait_flag_exit_codes_and_attach(cli):
+    cli.write("""\
+        services:
+          job:
+            image: busybox:latest
+            command: ["sh", "-c", "echo working; sleep 0.3; exit 4"]
+          keeper:
+            image: busybox:latest
+            command: ["sleep", "3600"]
+        """)
+    r = cli("up", "--exit-code-from", "job", "job")
+    assert r.returncode == 4 and "proj-job-1  | working" in r.stdout
+    cli("down", check=True)
+    r = cli("up", "--abort-on-container-exit")
+    assert "proj-job-1 exited with code 4" in r.stderr
+    assert "proj-keeper-1" in r.stderr  # stopped when the job exited
+    cli("up", "-d", "keeper", check=True)
+    r = cli("up", "-d", "--wait", "keeper", check=True)
+    assert r.returncode == 0
+
+
+def test_create_no_start_top_images_ls_and_wait(cli):
+    cli.write(SLEEPERS)
+    cli("create", check=True)
+    assert names(cli("ps", "-a", check=True).stdout) == ["proj-db-1", "proj-web-1"]
+    assert names(cli("ps", check=True).stdout) == []
+    cli("start", check=True)
+    top = cli("top", "db", check=True).stdout
+    assert top.splitlines()[0] == "proj-db-1" and "sleep 3600" in top
+    images = cli("images", check=True).stdout
+    assert "busybox" in images and "proj-db-1" in images
+    assert "proj" in cli("ls", check=True).stdout.split()
+    box = {}
+    waiter = threading.Thread(target=lambda: box.setdefault("r", cli("wait", "db")))
+    waiter.start()
+    time.sleep(0.5)
+    cli("kill", "db", check=True)
+    waiter.join(30)
+    assert box["r"].stdout.strip() == "137" and box["r"].returncode == 137
+
+
+def test_two_ups_at_once_make_no_duplicates(cli):
+    cli.write(SLEEPERS)
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(cli("up", "-d"))) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert all(r.returncode == 0 for r in results), [r.stderr for r in results]
+    assert names(cli("ps", "-a", check=True).stdout) == ["proj-db-1", "proj-web-1"]
+
+
+def test_errors_name_the_service_and_change_nothing(cli):
+    cli.write("""\
+        services:
+          ok:
+            image: busybox:latest
+            command: ["sleep", "3600"]
+          missing:
+            image: nothere:1.0
+        """)
+    r = cli("up", "-d")
+    assert r.returncode == 1 and "service missing: image nothere:1.0 not found locally" in r.stderr
+    assert names(cli("ps", "-a", check=True).stdout) == []
+    cli.write("""\
+        services:
+          bad:
+            image: busybox:latest
+            command: ["no-such-binary"]
+        """)
+    r = cli("up", "-d")
+    assert r.returncode == 1
+    assert 'service bad: container proj-bad-1: exec: "no-such-binary": executable file not found' in r.stderr
+    cli.write("""\
+        services:
+          nomount:
+            image: busybox:latest
+            volumes: [{type: bind, source: ./absent, target: /x}]
+        """)
+    r = cli("up", "-d")
+    assert r.returncode == 1 and "the mount source" in r.stderr and "absent does not exist" in r.stderr
