@@ -107,6 +107,9 @@ class Orchestrator:
                                       "service in your compose file, you can run this command with the "
                                       "--remove-orphans flag to clean it up.")
             services = [self.project.services[s] for s in sorted(chosen)]
+            for s in services:
+                if s.build is not None and not opts.no_build and (opts.build or not self._has_image(s)):
+                    self.build(s)
             images = {s.name: self._image(s) for s in services}
             self._check_ports(services, opts)
             self._networks(services)
@@ -122,6 +125,36 @@ class Orchestrator:
                     raise failed[0]
             if opts.wait and not opts.no_start:
                 self._wait_running_or_healthy(services, opts.wait_timeout)
+
+    def _has_image(self, svc: Service) -> bool:
+        from engine.errors import NotFound
+
+        try:
+            self.images.get(svc.image_name(self.project.name))
+            return True
+        except NotFound:
+            return False
+
+    def build(self, svc: Service, *, no_cache: bool = False, quiet: bool = False) -> Any:
+        """Build the service's image from its ``build`` section, tagged as ``up`` will look for it."""
+        from engine.build import build
+        from engine.errors import EngineError
+
+        assert svc.build is not None
+        b = svc.build
+        ref = svc.image_name(self.project.name)
+        self.progress.event("Image", ref, "Building")
+        try:
+            image = build(self.images, self.rt, b.context, dockerfile=b.dockerfile or "Dockerfile",
+                          dockerfile_inline=b.dockerfile_inline, tag=ref, args=dict(b.args), target=b.target,
+                          labels=dict(b.labels), no_cache=no_cache or b.no_cache,
+                          progress=(lambda line: None) if quiet else self.progress.message)
+            for extra in b.tags:
+                self.images.tag(ref, extra)
+        except EngineError as exc:
+            raise UpError(f"service {svc.name}: build failed: {exc}") from None
+        self.progress.event("Image", ref, "Built")
+        return image
 
     def _image(self, svc: Service) -> Any:
         from engine.errors import NotFound

@@ -73,7 +73,7 @@ def ps(
         if key == "status":
             wanted.add(value)
     rows = []
-    for c in orch.containers():
+    for c in orch.containers() + orch.containers(oneoff=True):
         service = c.spec.labels.get(labels.SERVICE, "")
         if services and service not in services:
             continue

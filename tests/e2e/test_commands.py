@@ -252,3 +252,79 @@ def test_errors_name_the_service_and_change_nothing(cli):
         """)
     r = cli("up", "-d")
     assert r.returncode == 1 and "the mount source" in r.stderr and "absent does not exist" in r.stderr
+
+
+def test_run_one_off(cli):
+    cli.write("""\
+        services:
+          app:
+            image: busybox:latest
+            command: ["sleep", "3600"]
+            environment: {GREETING: hi}
+            depends_on: [db]
+          db:
+            image: busybox:latest
+            command: ["sleep", "3600"]
+        """)
+    r = cli("run", "--rm", "-e", "EXTRA=1", "-w", "/tmp", "app", "sh", "-c",
+            "echo $GREETING $EXTRA $(pwd); nslookup db >/dev/null && echo db-resolves; exit 5")
+    assert r.returncode == 5 and r.stdout.split() == ["hi", "1", "/tmp", "db-resolves"]
+    assert names(cli("ps", "-a", check=True).stdout) == ["proj-db-1"]  # its dependency was started; it was removed
+    cid = cli("run", "-d", "--name", "oneoff", "app", "sleep", "30", check=True).stdout.strip()
+    assert len(cid) == 64 and "oneoff" in cli("ps", check=True).stdout
+    r = cli("run", "--rm", "--entrypoint", "echo", "app", "from", "entrypoint", check=True)
+    assert r.stdout == "from entrypoint\n"
+
+
+def test_cp_both_ways_and_stats(cli, tmp_path):
+    cli.write(SLEEPERS)
+    cli("up", "-d", check=True)
+    src = tmp_path / "h.txt"
+    src.write_text("hello\n")
+    cli("cp", str(src), "db:/tmp/copied.txt", check=True)
+    assert cli("exec", "-T", "db", "cat", "/tmp/copied.txt", check=True).stdout == "hello\n"
+    out = tmp_path / "passwd"
+    cli("cp", "db:/etc/passwd", str(out), check=True)
+    assert out.read_text().startswith("root:x:0:0")
+    cli("exec", "-T", "db", "sh", "-c", "mkdir /tmp/tree; ln -s /etc /tmp/tree/link; echo inside > /tmp/tree/f",
+        check=True)
+    cli("cp", "db:/tmp/tree", str(tmp_path / "tree"), check=True)
+    assert os.readlink(tmp_path / "tree" / "link") == "/etc"  # copied as a link, never followed
+    assert (tmp_path / "tree" / "f").read_text() == "inside\n"
+    r = cli("cp", "db:/dev/null", str(tmp_path / "dev"))
+    assert r.returncode == 1 and "special file" in r.stderr and not (tmp_path / "dev").exists()
+    cli("stop", "db", check=True)
+    cli("cp", "db:/tmp/copied.txt", str(tmp_path / "again.txt"), check=True)  # a stopped container too
+    assert (tmp_path / "again.txt").read_text() == "hello\n"
+    stats = cli("stats", "--no-stream", check=True).stdout.splitlines()
+    assert stats[0].split()[:3] == ["CONTAINER", "ID", "NAME"] and "proj-web-1" in stats[1]
+
+
+def test_build_and_up_build(cli):
+    app = cli.dir / "app"
+    app.mkdir()
+    (app / "Dockerfile").write_text("FROM busybox:latest\nARG GREETING=hello\nCOPY message.txt /message.txt\n"
+                                    "RUN echo \"$GREETING\" > /greeting\nCMD [\"sh\", \"-c\", \"cat /greeting /message.txt; sleep 3600\"]\n")
+    (app / "message.txt").write_text("v1\n")
+    cli.write("""\
+        services:
+          app:
+            build:
+              context: ./app
+              args: {GREETING: bonjour}
+        """)
+    r = cli("up", "-d", check=True)  # the image is missing: built first
+    assert " Image proj-app  Built" in r.stderr.splitlines()
+    time.sleep(0.5)
+    assert cli("logs", "--no-log-prefix", check=True).stdout.split() == ["bonjour", "v1"]
+    (app / "message.txt").write_text("v2\n")
+    r = cli("up", "-d", "--build", check=True)
+    assert " Container proj-app-1  Recreate" in r.stderr.splitlines()
+    time.sleep(0.5)
+    assert cli("logs", "--no-log-prefix", check=True).stdout.split() == ["bonjour", "v2"]
+    r = cli("up", "-d", "--build", check=True)  # nothing changed: cached build, container kept
+    assert " Container proj-app-1  Running" in r.stderr.splitlines()
+    (app / "Dockerfile").write_text("FROM busybox:latest\nRUN exit 3\n")
+    r = cli("build")
+    assert r.returncode == 1 and "service app: build failed: Dockerfile:2: RUN:" in r.stderr
+    assert "returned a non-zero code: 3" in r.stderr

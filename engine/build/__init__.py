@@ -1,0 +1,13 @@
+"""Build images from Dockerfiles with pycompose's own runtime and image store (no daemon, no network).
+
+``build`` is the entry point; ``dockerfile.parse`` is the pure parser.
+Importing this package loads the image store and the runtime, so
+command-line code imports it inside the command that needs it.
+"""
+
+from __future__ import annotations
+
+from .builder import build
+from .errors import BuildError
+
+__all__ = ["BuildError", "build"]

@@ -1,0 +1,393 @@
+"""COPY and ADD: files of the build context (or of another stage or image) as a new layer tar.
+
+Nothing is written into the image's layers: the step's result is a tar,
+unpacked into a new layer by the store (which refuses any entry through a
+symlink). Sources are read through a ``SourceFS`` that cannot be escaped;
+a named source that is a symlink is followed inside that tree only, and
+symlinks inside copied directories are copied as symlinks. The destination
+is resolved in the image as its container would see it (a symlink to
+``/etc`` in the image means the image's ``/etc``, never the host's).
+
+Docker's rules: several sources need a destination ending in ``/``; a
+directory source copies its content; a file goes into an existing directory
+or a destination ending in ``/``, otherwise it becomes the destination;
+context files belong to root unless ``--chown``; files from another stage
+keep their owners; ADD unpacks local tar archives (any compression).
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import stat
+import tarfile
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+from ..errors import ArchiveError
+from ..images.compression import open_stream
+from ..images.extract import WHITEOUT, entry_parts
+from .errors import StepError
+from .fsview import LayerView, Parts, SourceFS, resolve, split
+from .layertar import LayerWriter
+from .patterns import compile_pattern, has_magic
+
+_XATTR_PAX = "SCHILY.xattr."
+
+
+@dataclass(frozen=True)
+class CopyRequest:
+    sources: tuple[str, ...]
+    dest: str
+    workdir: str
+    owner: tuple[int, int] | None = None  # --chown, resolved
+    chmod: int | None = None
+    keep_owner: bool = False  # --from: files keep their owners
+    extract: bool = False  # ADD: unpack local tar archives
+    where: str = "the build context"  # for messages
+
+
+@dataclass
+class _Entry:
+    kind: bytes
+    mode: int
+    uid: int
+    gid: int
+    mtime: float | None  # None: a directory we create (gets the newest mtime of the copy)
+    source: Parts | None = None
+    linkname: str = ""
+
+
+@dataclass
+class _Plan:
+    src: SourceFS
+    view: LayerView
+    req: CopyRequest
+    entries: dict[Parts, _Entry] = field(default_factory=dict)
+    archives: list[tuple[Parts, Parts]] = field(default_factory=list)
+    written: set[Parts] = field(default_factory=set)  # directories already in the tar
+    others: set[Parts] = field(default_factory=set)  # archive members that are not directories
+
+    def owner(self, st: os.stat_result) -> tuple[int, int]:
+        if self.req.owner is not None:
+            return self.req.owner
+        if self.req.keep_owner:
+            return st.st_uid, st.st_gid
+        return 0, 0
+
+    # -- sources ----------------------------------------------------------
+
+    def sources(self) -> list[tuple[str, Parts]]:
+        out: list[tuple[str, Parts]] = []
+        for text in self.req.sources:
+            rel = posixpath.normpath(text) if text else "."
+            if rel.startswith("/"):
+                rel = rel.lstrip("/") or "."
+            elif rel == ".." or rel.startswith("../"):
+                raise StepError(f'forbidden path outside {self.req.where}: "{text}"')
+            parts = split(rel)
+            if has_magic(rel):
+                out.extend((text, p) for p in self.glob(parts))
+                continue
+            if parts:
+                parts = resolve(self.src, parts[:-1]) + parts[-1:]
+            if parts and self.src.lstat(parts) is None:
+                raise StepError(f'"{text}": not found in {self.req.where}')
+            if parts and self.src.excluded(parts):
+                raise StepError(f'"{text}": excluded from {self.req.where} by .dockerignore')
+            out.append((text, parts))
+        if not out:
+            raise StepError("no source files were specified")
+        return out
+
+    def glob(self, pattern: Parts) -> list[Parts]:
+        found: list[Parts] = [()]
+        for i, comp in enumerate(pattern):
+            matches: list[Parts] = []
+            for base in found:
+                if not has_magic(comp):
+                    if self.src.lstat((*base, comp)) is not None:
+                        matches.append((*base, comp))
+                    continue
+                try:
+                    regex = compile_pattern(comp)
+                except ValueError as exc:
+                    raise StepError(str(exc)) from None
+                matches.extend((*base, n) for n in self.src.listdir(base) if regex.fullmatch(n))
+            if i < len(pattern) - 1:
+                matches = [m for m in matches if _is_dir(self.src.lstat(m))]
+            found = matches
+        return [p for p in found if not self.src.excluded(p)]
+
+    # -- destination --------------------------------------------------------
+
+    def destination(self) -> tuple[Parts, bool]:
+        """Where in the image (symlinks resolved in the image), and whether it is a directory."""
+        dest = self.req.dest
+        parts = split(posixpath.normpath(posixpath.join("/", self.req.workdir or "/", dest)))
+        if not parts:
+            return (), True
+        full = resolve(self.view, parts[:-1]) + parts[-1:]
+        st = self.view.lstat(full)
+        if st is not None and stat.S_ISLNK(st.st_mode):
+            target = resolve(self.view, full)
+            if not target or _is_dir(self.view.lstat(target)):
+                return target, True
+            return full, False
+        return full, _is_dir(st)
+
+    # -- planning -------------------------------------------------------------
+
+    def plan(self) -> None:
+        sources = self.sources()
+        dest = self.req.dest
+        dest_dir_syntax = dest.endswith("/") or dest in (".", "..") or dest.endswith(("/.", "/.."))
+        if len(sources) > 1 and not dest_dir_syntax:
+            raise StepError("when using COPY with more than one source file, the destination must be a "
+                            "directory and end with a /")
+        target_base, exists_dir = self.destination()
+        into = dest_dir_syntax or exists_dir
+        for text, parts in sources:
+            real = resolve(self.src, parts)
+            st = self.src.lstat(real) if real else self.src.lstat(())
+            if st is None or (real and self.src.excluded(real)):
+                why = "excluded by .dockerignore" if st is not None else f"not in {self.req.where}"
+                raise StepError(f'"{text}" is a symbolic link to "/{"/".join(real)}", which is {why}')
+            if stat.S_ISDIR(st.st_mode):
+                self.dir_entry(target_base, st)
+                self.tree(real, target_base)
+            elif stat.S_ISREG(st.st_mode):
+                if self.req.extract and _is_archive(self.src, real):
+                    self.dir_entry(target_base, None)
+                    self.archives.append((real, target_base))
+                    continue
+                target = (*target_base, parts[-1]) if into and parts else target_base
+                if not target:
+                    raise StepError(f'cannot copy the file "{text}" onto "/"')
+                self.parents(target)
+                self.entries[target] = self.file_entry(st, real)
+            else:
+                raise StepError(f'"{text}" is not a regular file or a directory')
+
+    def file_entry(self, st: os.stat_result, source: Parts) -> _Entry:
+        uid, gid = self.owner(st)
+        mode = self.req.chmod if self.req.chmod is not None else stat.S_IMODE(st.st_mode)
+        return _Entry(tarfile.REGTYPE, mode, uid, gid, st.st_mtime, source)
+
+    def dir_entry(self, target: Parts, st: os.stat_result | None) -> None:
+        """The directory a copy goes into: kept as it is if the image has it, else made."""
+        if not target:
+            return
+        self.parents(target)
+        existing = self.view.lstat(target)
+        if existing is not None and stat.S_ISDIR(existing.st_mode):
+            self.entries.setdefault(target, _existing(existing))
+        elif target not in self.entries:
+            if st is None:
+                uid, gid = self.req.owner or (0, 0)
+                self.entries[target] = _Entry(tarfile.DIRTYPE, 0o755, uid, gid, None)
+                return
+            uid, gid = self.owner(st)
+            mode = self.req.chmod if self.req.chmod is not None else stat.S_IMODE(st.st_mode)
+            self.entries[target] = _Entry(tarfile.DIRTYPE, mode, uid, gid, st.st_mtime)
+
+    def parents(self, target: Parts) -> None:
+        for i in range(1, len(target)):
+            sub = target[:i]
+            entry = self.entries.get(sub)
+            if entry is not None:
+                if entry.kind != tarfile.DIRTYPE:
+                    raise StepError(f'cannot copy to "/{"/".join(target)}": "/{"/".join(sub)}" is a file')
+                continue
+            st = self.view.lstat(sub)
+            if st is None:
+                uid, gid = self.req.owner or (0, 0)
+                self.entries[sub] = _Entry(tarfile.DIRTYPE, 0o755, uid, gid, None)
+            elif stat.S_ISDIR(st.st_mode):
+                self.entries[sub] = _existing(st)
+            else:
+                raise StepError(f'cannot copy to "/{"/".join(target)}": "/{"/".join(sub)}" is not a directory '
+                                "in the image")
+
+    def tree(self, src_dir: Parts, target: Parts) -> None:
+        for name in self.src.listdir(src_dir):
+            sp, tp = (*src_dir, name), (*target, name)
+            st = self.src.lstat(sp)
+            if st is None:
+                continue
+            excluded = self.src.excluded(sp)
+            if stat.S_ISDIR(st.st_mode):
+                if excluded and self.src.prune(sp):
+                    continue
+                before = len(self.entries)
+                uid, gid = self.owner(st)
+                mode = self.req.chmod if self.req.chmod is not None else stat.S_IMODE(st.st_mode)
+                self.entries[tp] = _Entry(tarfile.DIRTYPE, mode, uid, gid, st.st_mtime)
+                self.tree(sp, tp)
+                if excluded and len(self.entries) == before + 1:
+                    del self.entries[tp]  # an ignored directory with nothing re-included below
+            elif excluded:
+                continue
+            elif stat.S_ISREG(st.st_mode):
+                self.entries[tp] = self.file_entry(st, sp)
+            elif stat.S_ISLNK(st.st_mode):
+                uid, gid = self.owner(st)
+                self.entries[tp] = _Entry(tarfile.SYMTYPE, 0o777, uid, gid, st.st_mtime,
+                                          linkname=self.src.readlink(sp))
+            # sockets, fifos and devices of a context are not copied
+
+    # -- writing ----------------------------------------------------------------
+
+    def write(self, out: BinaryIO) -> None:
+        newest = max((e.mtime for e in self.entries.values() if e.mtime is not None), default=0.0)
+        with LayerWriter(out) as writer:
+            for parts in sorted(self.entries):
+                e = self.entries[parts]
+                info = writer.info(parts, e.kind, e.mode, e.uid, e.gid, newest if e.mtime is None else e.mtime)
+                if e.kind == tarfile.DIRTYPE:
+                    self.written.add(parts)
+                if e.kind == tarfile.REGTYPE and e.source is not None:
+                    with self.src.open(e.source) as fh:
+                        info.size = _size(fh)
+                        writer.add(info, fh)
+                else:
+                    info.linkname = e.linkname
+                    writer.add(info)
+            for source, target in self.archives:
+                self.extract(writer, source, target, newest)
+
+    def extract(self, writer: LayerWriter, source: Parts, target: Parts, newest: float) -> None:
+        """Copy the members of a local tar archive under ``target``, checked like a layer's entries."""
+        with self.src.open(source) as fh:
+            _, stream = open_stream(fh)
+            with tarfile.open(fileobj=stream, mode="r|", encoding="utf-8") as tar:  # type: ignore[call-overload]
+                for member in tar:
+                    parts = entry_parts(member.name, member.name, "archive entry")
+                    if not parts:
+                        continue
+                    if any(p.startswith(WHITEOUT) for p in parts):
+                        raise StepError(f'archive entry "{member.name}": names starting with {WHITEOUT} are '
+                                        "reserved for layer whiteouts")
+                    if not (member.isreg() or member.isdir() or member.issym() or member.islnk()
+                            or member.isdev()) or member.issparse():
+                        raise StepError(f'archive entry "{member.name}": unsupported entry type {member.type!r}')
+                    tp = (*target, *parts)
+                    for i in range(len(target) + 1, len(tp)):
+                        self.write_parent(writer, tp[:i], tp, newest)
+                    uid, gid = self.req.owner or (member.uid, member.gid)
+                    xattrs = {k[len(_XATTR_PAX):]: v.encode("utf-8", "surrogateescape")
+                              for k, v in member.pax_headers.items()
+                              if k.startswith(_XATTR_PAX) and not k.startswith(_XATTR_PAX + "trusted.overlay.")}
+                    info = writer.info(tp, member.type, member.mode, uid, gid, member.mtime, xattrs)
+                    if member.islnk():
+                        info.linkname = "/".join((*target, *entry_parts(member.linkname, member.name, "hard link")))
+                    elif member.issym():
+                        info.linkname = member.linkname
+                    elif member.isdev():
+                        info.devmajor, info.devminor = member.devmajor, member.devminor
+                    if member.isreg():
+                        info.size = member.size
+                        writer.add(info, tar.extractfile(member))
+                    else:
+                        writer.add(info)
+                    if member.isdir():
+                        self.written.add(tp)
+                        self.others.discard(tp)
+                    else:
+                        self.others.add(tp)
+
+    def write_parent(self, writer: LayerWriter, sub: Parts, target: Parts, newest: float) -> None:
+        if sub in self.written:
+            return
+        if sub in self.others:
+            raise StepError(f'archive entry "/{"/".join(target)}": path passes through "/{"/".join(sub)}", '
+                            "which the archive made a file or a symlink")
+        st = self.view.lstat(sub)
+        if st is None:
+            uid, gid = self.req.owner or (0, 0)
+            writer.add(writer.info(sub, tarfile.DIRTYPE, 0o755, uid, gid, newest))
+        elif stat.S_ISDIR(st.st_mode):
+            writer.add(writer.info(sub, tarfile.DIRTYPE, st.st_mode, st.st_uid, st.st_gid, st.st_mtime))
+        else:
+            raise StepError(f'cannot extract to "/{"/".join(target)}": "/{"/".join(sub)}" is not a directory '
+                            "in the image")
+        self.written.add(sub)
+
+
+def write_copy_layer(out: BinaryIO, src: SourceFS, view: LayerView, req: CopyRequest) -> None:
+    """Plan the copy (every check first), then write its layer tar to ``out``."""
+    plan = _Plan(src, view, req)
+    try:
+        plan.plan()
+        plan.write(out)
+    except ArchiveError as exc:
+        raise StepError(str(exc)) from None
+    except OSError as exc:
+        raise StepError(f"cannot read {exc.filename or 'a source file'}: {exc.strerror or exc}") from None
+
+
+def _existing(st: os.stat_result) -> _Entry:
+    """An image directory a copy passes through, written back with its own attributes."""
+    return _Entry(tarfile.DIRTYPE, stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, st.st_mtime)
+
+
+def _is_dir(st: os.stat_result | None) -> bool:
+    return st is not None and stat.S_ISDIR(st.st_mode)
+
+
+def _size(fh: BinaryIO) -> int:
+    return os.fstat(fh.fileno()).st_size
+
+
+def _is_archive(src: SourceFS, parts: Parts) -> bool:
+    """Whether a file is a tar archive (plain or compressed), judged by its content as Docker does."""
+    with src.open(parts) as fh:
+        try:
+            _, stream = open_stream(fh)
+            head = b""
+            while len(head) < 512:
+                more = stream.read(512 - len(head))
+                if not more:
+                    break
+                head += more
+        except (ArchiveError, EOFError, OSError):
+            return False
+    if len(head) < 512:
+        return False
+    try:
+        tarfile.TarInfo.frombuf(head, "utf-8", "surrogateescape")
+    except tarfile.HeaderError:
+        return False
+    return True
+
+
+def parse_owner(spec: str, view: LayerView) -> tuple[int, int]:
+    """``--chown=user[:group]`` (names or ids) against the image's /etc/passwd and /etc/group."""
+    user, _, group = spec.partition(":")
+    uid = gid = 0
+    if user.isdigit():
+        uid = gid = int(user)
+    elif user:
+        entry = next((e for e in _table(view, "etc/passwd", 4) if e[0] == user and e[2].isdigit()), None)
+        if entry is None:
+            raise StepError(f"unable to find user {user}: no matching entries in passwd file")
+        uid, gid = int(entry[2]), int(entry[3]) if entry[3].isdigit() else 0
+    if group.isdigit():
+        gid = int(group)
+    elif group:
+        gentry = next((e for e in _table(view, "etc/group", 3) if e[0] == group and e[2].isdigit()), None)
+        if gentry is None:
+            raise StepError(f"unable to find group {group}: no matching entries in group file")
+        gid = int(gentry[2])
+    return uid, gid
+
+
+def _table(view: LayerView, path: str, fields: int) -> list[list[str]]:
+    parts = resolve(view, split(path))
+    st = view.lstat(parts) if parts else None
+    if st is None or not stat.S_ISREG(st.st_mode):
+        return []
+    with view.open(parts) as fh:
+        text = fh.read(4 << 20).decode("utf-8", "replace")
+    rows = [line.split(":") for line in text.splitlines() if line.strip() and not line.startswith("#")]
+    return [r for r in rows if len(r) >= fields]
