@@ -10,6 +10,7 @@ removes it all. A lock per project keeps two commands from interleaving.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import time
 from collections.abc import Iterable
@@ -61,6 +62,7 @@ class Orchestrator:
         self.vols = Volumes(self.root)
         self.progress = progress or Progress("plain")
         self.fresh_volumes: set[str] = set()
+        self.recreated: set[str] = set()  # services whose containers this run replaced
         self._snapshot: list[Any] | None = None  # the engine's containers, read once until we change them
 
     # -- what exists --------------------------------------------------------
@@ -231,6 +233,14 @@ class Orchestrator:
                 continue
             same = c.spec.labels.get(labels.CONFIG_HASH) == digest and c.spec.image_id == image.id
             if opts.no_recreate or (same and not opts.force_recreate):
+                bounced = [d for d, cond in svc.depends_on.items() if cond.restart and d in self.recreated]
+                if bounced and c.running and not opts.no_start:  # depends_on restart: true
+                    self.progress.event("Container", c.name, "Restarting")
+                    self.rt.stop(c.id, opts.timeout)
+                    self._start(svc, c.id)
+                    self.changed()
+                    self.progress.event("Container", c.name, "Restarted")
+                    continue
                 if not c.running and not opts.no_start:
                     self.progress.event("Container", c.name, "Starting")
                     self._start(svc, c.id)
@@ -240,6 +250,7 @@ class Orchestrator:
                     self.progress.event("Container", c.name, "Running")
                 continue
             self.progress.event("Container", c.name, "Recreate")
+            self.recreated.add(svc.name)
             self._remove(c, opts.timeout, quiet=True)
             self._create_and_start(svc, number, image, opts, recreated=True)
         for number, c in sorted(existing.items()):
@@ -308,6 +319,15 @@ class Orchestrator:
                 vol = self.vols.create(f"{cid[:12]}{os.urandom(20).hex()}", labels={
                     "com.docker.volume.anonymous": "", labels.PROJECT: self.project.name})
                 anonymous[m.target] = self.vols.path(vol.name)
+        inherited = []
+        for entry in svc.volumes_from:
+            kind, _, rest = entry.partition(":") if entry.startswith("container:") else ("service", "", entry)
+            other, _, access = rest.partition(":")
+            source = self.of(other) if kind == "service" else [c for c in self.all_containers() if c.name == other]
+            if not source:
+                raise UpError(f"service {svc.name}: volumes_from {entry}: no such {kind} container")
+            inherited += [dataclasses.replace(m, read_only=m.read_only or access == "ro", copy_up=False)
+                          for m in source[0].spec.mounts if m.type == "bind"]
         peers = {}
         for mode in (svc.network_mode, svc.ipc, svc.pid):
             if mode and ":" in mode:
@@ -320,7 +340,7 @@ class Orchestrator:
                         volume_paths={k: self.vols.path(self.project.volumes[k].name)
                                       for k in {m.source for m in svc.volumes if m.type == "volume" and m.source}},
                         anonymous=anonymous, fresh_volumes=frozenset(self.fresh_volumes), peers=peers,
-                        host_ports=host_ports)
+                        host_ports=host_ports, inherited=tuple(inherited))
 
     def _await_dependencies(self, svc: Service, timeout: float = 300.0) -> None:
         for dep, cond in svc.depends_on.items():

@@ -32,6 +32,7 @@ class Resolved:
     fresh_volumes: frozenset[str] = frozenset()  # volume keys created just now (copied up from the image)
     peers: dict[str, str] = field(default_factory=dict)  # service or container name -> container id
     host_ports: dict[tuple[int, str, int], int] = field(default_factory=dict)  # (target, proto, i) -> host port
+    inherited: tuple[Any, ...] = ()  # MountSpecs taken from other containers (volumes_from)
 
 
 def container_name(project: Project, svc: Service, number: int) -> str:
@@ -137,6 +138,8 @@ def _mounts(svc: Service, r: Resolved) -> tuple[Any, ...]:
         else:
             raise ConfigError(f'volume type "{m.type}" is not supported', path=path)
     out += [_tmpfs_entry(t) for t in svc.tmpfs]
+    mine = {m.target for m in out}
+    out += [m for m in r.inherited if m.target not in mine]  # volumes_from: our own mounts win
     return tuple(out)
 
 

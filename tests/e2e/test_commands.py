@@ -328,3 +328,30 @@ def test_build_and_up_build(cli):
     r = cli("build")
     assert r.returncode == 1 and "service app: build failed: Dockerfile:2: RUN:" in r.stderr
     assert "returned a non-zero code: 3" in r.stderr
+
+
+def test_volumes_copy_up_volumes_from_and_restart_dependents(cli):
+    cli.write("""\
+        services:
+          db:
+            image: busybox:latest
+            command: ["sleep", "3600"]
+            volumes: ["data:/etc", "/cache"]
+            environment: {VERSION: "1"}
+          sidecar:
+            image: busybox:latest
+            command: ["sleep", "3600"]
+            volumes_from: ["db:ro"]
+            depends_on: {db: {condition: service_started, restart: true}}
+        volumes:
+          data:
+        """)
+    cli("up", "-d", check=True)
+    # a new named volume mounted where the image has files gets those files
+    assert cli("exec", "-T", "db", "cat", "/etc/passwd", check=True).stdout.startswith("root:x:0:0")
+    cli("exec", "-T", "db", "sh", "-c", "echo shared > /etc/marker; echo anon > /cache/a", check=True)
+    side = cli("exec", "-T", "sidecar", "sh", "-c", "cat /etc/marker /cache/a; touch /etc/x 2>/dev/null || echo ro")
+    assert side.stdout.split() == ["shared", "anon", "ro"]
+    cli.write((cli.dir / "compose.yaml").read_text().replace('VERSION: "1"', 'VERSION: "2"'))
+    lines = cli("up", "-d", check=True).stderr.splitlines()
+    assert " Container proj-db-1  Recreate" in lines and " Container proj-sidecar-1  Restarted" in lines
