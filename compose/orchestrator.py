@@ -101,7 +101,7 @@ class Orchestrator:
             orphans = self.orphans()
             if orphans and opts.remove_orphans:
                 for c in orphans:
-                    self._remove(c, opts.timeout)
+                    self.remove_container(c, opts.timeout)
             elif orphans:
                 names = ", ".join(sorted({c.spec.labels.get(labels.SERVICE, "") for c in orphans}))
                 self.progress.message(f"WARN[0000] Found orphan containers ({', '.join(c.name for c in orphans)}) "
@@ -112,10 +112,10 @@ class Orchestrator:
             for s in services:
                 if s.build is not None and not opts.no_build and (opts.build or not self._has_image(s)):
                     self.build(s)
-            images = {s.name: self._image(s) for s in services}
+            images = {s.name: self.image_for(s) for s in services}
             self._check_ports(services, opts)
-            self._networks(services)
-            self._volumes(services)
+            self.ensure_networks(services)
+            self.ensure_volumes(services)
             self.rt.ensure_supervisor(self.project.name)  # spawned before any thread exists
             for level in self.project.levels(opts.services or None, with_deps=not opts.no_deps):
                 todo = [self.project.services[s] for s in level]
@@ -158,7 +158,7 @@ class Orchestrator:
         self.progress.event("Image", ref, "Built")
         return image
 
-    def _image(self, svc: Service) -> Any:
+    def image_for(self, svc: Service) -> Any:
         from engine.errors import NotFound
 
         ref = svc.image_name(self.project.name)
@@ -191,7 +191,7 @@ class Orchestrator:
             except Conflict as exc:
                 raise UpError(f"service {svc.name}: {exc}") from None
 
-    def _networks(self, services: list[Service]) -> None:
+    def ensure_networks(self, services: list[Service]) -> None:
         from .netplan import apply, plan
 
         keys = sorted({n for s in services for n in s.networks})
@@ -201,7 +201,7 @@ class Orchestrator:
             if not req.external and not existed:
                 self.progress.event("Network", req.name, "Created")
 
-    def _volumes(self, services: list[Service]) -> None:
+    def ensure_volumes(self, services: list[Service]) -> None:
         from engine.errors import NotFound
 
         used = sorted({m.source for s in services for m in s.volumes if m.type == "volume" and m.source})
@@ -251,11 +251,11 @@ class Orchestrator:
                 continue
             self.progress.event("Container", c.name, "Recreate")
             self.recreated.add(svc.name)
-            self._remove(c, opts.timeout, quiet=True)
+            self.remove_container(c, opts.timeout, quiet=True)
             self._create_and_start(svc, number, image, opts, recreated=True)
         for number, c in sorted(existing.items()):
             if number > want:
-                self._remove(c, opts.timeout)
+                self.remove_container(c, opts.timeout)
 
     def _start(self, svc: Service, cid: str) -> None:
         from engine.errors import EngineError
@@ -274,7 +274,7 @@ class Orchestrator:
         name = container_name(self.project, svc, number)
         self.progress.event("Container", name, "Creating")
         try:
-            resolved = self._resolve(svc, cid, name, image)
+            resolved = self.resolve(svc, cid, name, image)
             self.rt.create(spec_for(self.project, svc, number, cid, resolved))
             self.changed()
         except EngineError as exc:
@@ -286,7 +286,7 @@ class Orchestrator:
             self._start(svc, cid)
             self.progress.event("Container", name, "Started")
 
-    def _resolve(self, svc: Service, cid: str, name: str, image: Any) -> Resolved:
+    def resolve(self, svc: Service, cid: str, name: str, image: Any) -> Resolved:
         from engine.net import ports
         from engine.runtime.spec import EndpointSpec
 
@@ -386,7 +386,7 @@ class Orchestrator:
 
     # -- down and friends ------------------------------------------------------
 
-    def _remove(self, c: Any, timeout: float | None, quiet: bool = False) -> None:
+    def remove_container(self, c: Any, timeout: float | None, quiet: bool = False) -> None:
         if c.running:
             if not quiet:
                 self.progress.event("Container", c.name, "Stopping")
@@ -419,7 +419,7 @@ class Orchestrator:
                 todo = [c for s in group for c in by_service.get(s, [])]
                 if todo:
                     with ThreadPoolExecutor(max_workers=min(8, len(todo))) as pool:
-                        list(pool.map(lambda c: self._remove(c, timeout), todo))
+                        list(pool.map(lambda c: self.remove_container(c, timeout), todo))
             for net in self.nets.list():
                 if net.labels.get(labels.PROJECT) == self.project.name and not net.allocations:
                     self.progress.event("Network", net.name, "Removing")

@@ -95,7 +95,7 @@ def rm(ctx: typer.Context, services: Services = None,
         if not typer.confirm("Are you sure?", default=False):
             raise typer.Exit(1)
     for c in stopped:
-        orch._remove(c, None)
+        orch.remove_container(c, None)
 
 
 def pause(ctx: typer.Context, services: Services = None) -> None:

@@ -82,17 +82,21 @@ def run(
     if label:
         changes["labels"] = {**svc.labels, **dict(item.partition("=")[::2] for item in label)}
     one = dataclasses.replace(svc, restart=None, **changes)
+    import sys
+
     from engine.errors import EngineError
     from engine.runtime.containers import new_id
 
+    tty = not no_tty and not detach and sys.stdin.isatty() and sys.stdout.isatty()
     cid = new_id()
     container = name or f"{orch.project.name}-{service}-run-{cid[:12]}"
-    image = orch._image(one)
-    orch._volumes([one])
+    image = orch.image_for(one)
+    orch.ensure_networks([one])
+    orch.ensure_volumes([one])
     try:
-        resolved = orch._resolve(one, cid, container, image)
+        resolved = orch.resolve(one, cid, container, image)
         spec = spec_for(orch.project, one, 1, cid, resolved, name=container, oneoff=True,
-                        overrides={"tty": False, "stdin_open": False})
+                        overrides={"tty": tty, "stdin_open": tty})
         orch.rt.create(spec)
         orch.rt.start(cid)
     except EngineError as exc:
@@ -106,10 +110,23 @@ def run(
     if detach:
         print(cid)
         return
-    code = _follow(orch, cid)
+    code = _interact(orch, cid) if tty else _follow(orch, cid)
     if rm:
-        orch._remove(orch.rt.get(cid), 0, quiet=True)
+        orch.remove_container(orch.rt.get(cid), 0, quiet=True)
     raise typer.Exit(code)
+
+
+def _interact(orch: Any, cid: str) -> int:
+    """Relay our terminal to the container's until it exits; its exit code."""
+    from engine.runtime.exec import relay_terminal
+
+    master, hold = orch.rt.attach(cid)
+    try:
+        relay_terminal(master)
+    finally:
+        hold.close()
+    orch.rt.wait(cid)
+    return int(orch.rt.get(cid).exit_code or 0)
 
 
 def _follow(orch: Any, cid: str) -> int:

@@ -286,6 +286,22 @@ class Runtime:
             return None
         return (self.records.state(c.id).get("health") or {}).get("status", "starting")
 
+    def attach(self, ref: str) -> tuple[int, socket.socket]:
+        """The terminal of a running tty container (its pty master) and the connection that holds it.
+
+        The supervisor stops logging the terminal until the connection is closed.
+        """
+        c = self.get(ref)
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        s.connect(socket_address(self.root, c.spec.group))
+        s.sendall(json.dumps({"op": "attach", "id": c.id}).encode() + b"\n")
+        data, fds, _, _ = socket.recv_fds(s, 65536, 1)
+        reply = json.loads(data.split(b"\n")[0] or b"{}")
+        if not reply.get("ok") or not fds:
+            s.close()
+            raise RuntimeFailure(f"cannot attach to {c.name}: {reply.get('error', 'no terminal')}")
+        return fds[0], s
+
     def ensure_supervisor(self, group: str) -> None:
         """Start the group's supervisor now (e.g. before threads start containers in parallel)."""
         self._request(group, {"op": "ping"})

@@ -180,6 +180,11 @@ def _copy_winsize(fd: int) -> None:
         fcntl.ioctl(fd, termios.TIOCSWINSZ, size)
 
 
+def relay_terminal(master: int) -> None:
+    """Our terminal (raw) <-> ``master`` until the other side closes it."""
+    _relay(master, 0, True)
+
+
 def _relay(master: int, pid: int, interactive: bool) -> None:
     """Copy the terminal both ways until the process closes it."""
     stdin = sys.stdin.fileno() if interactive else -1

@@ -117,6 +117,7 @@ class Supervisor:
         self.timers: list[tuple[float, int, Callable[[], None]]] = []
         self.seq = itertools.count()
         self.buffers: dict[socket.socket, bytes] = {}
+        self.attached: dict[socket.socket, str] = {}  # clients holding a container's terminal
         self.idle_since = time.monotonic()
         self.empty_dir = os.path.join(root.run, "empty")
         os.makedirs(self.empty_dir, exist_ok=True)
@@ -143,7 +144,7 @@ class Supervisor:
         listener.close()
 
     def _should_exit(self) -> bool:
-        if self.containers or self.buffers or self.timers:
+        if self.containers or self.buffers or self.timers or self.attached:
             self.idle_since = time.monotonic()
             return False
         return time.monotonic() - self.idle_since > IDLE_EXIT
@@ -247,6 +248,8 @@ class Supervisor:
         if op == "kill":
             self._kill(cid, signal_number(req.get("signal", "SIGKILL")))
             return False
+        if op == "attach":
+            return self._attach(cid, conn)
         if op == "wait":
             sv = self.containers.get(cid)
             if sv is None or sv.proc is None and sv.restart_at is None:
@@ -312,6 +315,37 @@ class Supervisor:
                             restart_count=sv.restart_count, supervisor_pid=os.getpid(),
                             supervisor_starttime=proc_starttime(os.getpid()), health=health)
         self._publish(spec)
+
+    # -- attach ------------------------------------------------------------------
+
+    def _attach(self, cid: str, conn: socket.socket) -> bool:
+        """Hand the container's terminal to a client; stop logging it until the client goes."""
+        sv = self.containers.get(cid)
+        if sv is None or sv.proc is None or not sv.spec.tty:
+            raise EngineError("only a running container with a terminal (tty) can be attached")
+        master = next(iter(sv.proc.outputs))
+        with contextlib.suppress(KeyError, ValueError):
+            self.sel.unregister(master)
+        conn.setblocking(True)
+        socket.send_fds(conn, [b'{"ok": true}\n'], [master])
+        conn.setblocking(False)
+        self.attached[conn] = cid
+        self.sel.register(conn, selectors.EVENT_READ, self._detached)
+        return True
+
+    def _detached(self, conn: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            if conn.recv(1024):
+                return
+        cid = self.attached.pop(conn, "")
+        with contextlib.suppress(KeyError, ValueError):
+            self.sel.unregister(conn)
+        conn.close()
+        sv = self.containers.get(cid)
+        if sv is not None and sv.proc is not None and sv.proc.outputs:
+            master = next(iter(sv.proc.outputs))
+            with contextlib.suppress(KeyError, ValueError):
+                self.sel.register(master, selectors.EVENT_READ, self._output(cid, "stdout"))
 
     # -- healthchecks ----------------------------------------------------------
 
@@ -467,7 +501,8 @@ class Supervisor:
             with contextlib.suppress(OSError):
                 while data := os.read(fd, 65536):
                     sv.log.write(stream, data)
-            self.sel.unregister(fd)
+            with contextlib.suppress(KeyError, ValueError):
+                self.sel.unregister(fd)  # not registered while a client is attached
             os.close(fd)
         if proc.stdin is not None:
             os.close(proc.stdin)

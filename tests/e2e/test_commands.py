@@ -355,3 +355,37 @@ def test_volumes_copy_up_volumes_from_and_restart_dependents(cli):
     cli.write((cli.dir / "compose.yaml").read_text().replace('VERSION: "1"', 'VERSION: "2"'))
     lines = cli("up", "-d", check=True).stderr.splitlines()
     assert " Container proj-db-1  Recreate" in lines and " Container proj-sidecar-1  Restarted" in lines
+
+
+def test_run_is_interactive_on_a_terminal(cli):
+    import pty
+    import select
+
+    cli.write("""\
+        services:
+          app:
+            image: busybox:latest
+        """)
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "compose.cli.main", "run", "--rm", "app", "sh"], cwd=cli.dir,
+                            env=cli.env, stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
+    os.close(slave)
+    out = b""
+    deadline = time.monotonic() + 30
+    sent = False
+    while proc.poll() is None and time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.2)
+        if ready:
+            try:
+                out += os.read(master, 4096)
+            except OSError:
+                break
+        if not sent and (b"#" in out or time.monotonic() > deadline - 25):
+            os.write(master, b"echo inside-$((6*7)); tty; exit 7\n")
+            sent = True
+    proc.wait(10)
+    os.close(master)
+    text = out.decode(errors="replace")
+    assert proc.returncode == 7, text
+    assert "inside-42" in text and "/dev/pts/0" in text
+    assert names(cli("ps", "-a", check=True).stdout) == []  # --rm
