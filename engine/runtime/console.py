@@ -43,3 +43,12 @@ def receive_fd(sock: socket.socket) -> int | None:
     """The fd sent with send_fd, or None if the other side closed without sending one."""
     _, fds, _, _ = socket.recv_fds(sock, 16, 1)
     return fds[0] if fds else None
+
+
+def take_terminal(sock: socket.socket) -> None:
+    """Open a terminal here (inside the container), send its master over ``sock``, make it ours."""
+    master, slave = open_pty()
+    send_fd(sock, master)
+    os.close(master)
+    sock.close()
+    become_terminal(slave)

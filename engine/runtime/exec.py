@@ -119,11 +119,7 @@ def _enter(namespaces: list[tuple[int, int]], join_cgroup: object, err_w: int, t
                 if options.detach or tty is not None:
                     os.setsid()
                 if tty is not None:
-                    master, slave = console.open_pty()
-                    console.send_fd(tty, master)
-                    os.close(master)
-                    tty.close()
-                    console.become_terminal(slave)
+                    console.take_terminal(tty)
                 elif not options.interactive:
                     null = os.open(os.devnull, os.O_RDONLY)
                     os.dup2(null, 0)

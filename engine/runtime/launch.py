@@ -193,11 +193,7 @@ def _child(spec: ContainerSpec, bundle: rootfs.Bundle, empty_dir: str, sync_r: i
             _loopback_up()
         rootfs.setup(spec, bundle, empty_dir, own_netns=own_net or net_fd is not None, own_ipcns=own_ipc)
         if tty is not None:
-            master, slave = console.open_pty()
-            console.send_fd(tty, master)
-            os.close(master)
-            tty.close()
-            console.become_terminal(slave)
+            console.take_terminal(tty)
         if spec.uts != "host":
             lx.sethostname(spec.hostname or spec.id[:12])
             if spec.domainname:
