@@ -1,0 +1,89 @@
+"""The service -> container translation, without running anything."""
+
+import io
+from types import SimpleNamespace
+
+import pytest
+
+from compose.errors import ConfigError
+from compose.progress import Progress
+from compose.translate import Resolved, config_hash, spec_for
+
+
+def image(**kw):
+    base = dict(env=["PATH=/usr/bin:/bin", "LANG=C"], entrypoint=None, cmd=["sh"], working_dir="/srv",
+                user=None, stop_signal=None, healthcheck=None)
+    base.update(kw)
+    return SimpleNamespace(**base)
+
+
+def spec(proj, yaml, service="app", number=1, **resolved):
+    proj.write({"compose.yaml": yaml})
+    project = proj.load().project
+    r = Resolved(image_id="sha256:x", image_config=resolved.pop("image", image()), layers=("/l",), **resolved)
+    return spec_for(project, project.services[service], number, "c" * 64, r)
+
+
+def test_argv_env_workdir_and_labels(proj):
+    s = spec(proj, "name: shop\nservices:\n  app:\n    image: x\n    command: serve --port 80\n"
+                   "    environment: {LANG: en, EMPTY: ''}\n    labels: {team: web}\n")
+    assert s.argv == ("serve", "--port", "80")
+    assert s.env == ("HOSTNAME=cccccccccccc", "PATH=/usr/bin:/bin", "LANG=en", "EMPTY=")
+    assert s.working_dir == "/srv" and s.name == "shop-app-1" and s.group == "shop"
+    assert s.labels["com.docker.compose.service"] == "app" and s.labels["team"] == "web"
+    assert s.labels["com.docker.compose.config-hash"] == config_hash(proj.load().project.services["app"])
+
+
+@pytest.mark.parametrize("service_yaml,restart", [
+    ("restart: always", "always"),
+    ("deploy: {restart_policy: {condition: on-failure, max_attempts: 3}}", "on-failure:3"),
+    ("deploy: {restart_policy: {condition: any}}", "always"),
+    ("user: x", "no"),
+])
+def test_restart_policies(proj, service_yaml, restart):
+    assert spec(proj, f"services:\n  app:\n    image: x\n    {service_yaml}\n").restart == restart
+
+
+def test_limits_from_service_and_deploy(proj):
+    s = spec(proj, "services:\n  app:\n    image: x\n    mem_limit: 64m\n    pids_limit: 50\n"
+                   "    deploy: {resources: {limits: {cpus: '0.5', memory: 1g}}}\n")
+    assert (s.limits.memory, s.limits.cpus, s.limits.pids) == (64 << 20, 0.5, 50)
+
+
+def test_healthcheck_from_image_and_disable(proj):
+    hc = SimpleNamespace(test=["CMD-SHELL", "true"], interval=5.0, timeout=None, retries=2, start_period=None,
+                         start_interval=None)
+    s = spec(proj, "services:\n  app:\n    image: x\n", image=image(healthcheck=hc))
+    assert (s.healthcheck.test, s.healthcheck.interval, s.healthcheck.retries) == (("CMD-SHELL", "true"), 5.0, 2)
+    s = spec(proj, "services:\n  app:\n    image: x\n    healthcheck: {disable: true}\n", image=image(healthcheck=hc))
+    assert s.healthcheck is None
+
+
+def test_network_modes(proj):
+    s = spec(proj, "services:\n  app:\n    image: x\n    network_mode: service:db\n  db: {image: x}\n",
+             peers={"db": "d" * 64})
+    assert s.network == "container:" + "d" * 64
+    with pytest.raises(ConfigError, match='service:db: there is no container to share with'):
+        spec(proj, "services:\n  app:\n    image: x\n    network_mode: service:db\n  db: {image: x}\n")
+    assert spec(proj, "services:\n  app:\n    image: x\n    network_mode: host\n").network == "host"
+
+
+def test_scale_does_not_change_the_hash(proj):
+    proj.write({"compose.yaml": "services:\n  app: {image: x}\n"})
+    one = config_hash(proj.load().project.services["app"])
+    proj.write({"compose.yaml": "services:\n  app: {image: x, scale: 3}\n"})
+    assert config_hash(proj.load().project.services["app"]) == one
+    proj.write({"compose.yaml": "services:\n  app: {image: x, user: y}\n"})
+    assert config_hash(proj.load().project.services["app"]) != one
+
+
+@pytest.mark.parametrize("mode,expected", [
+    ("plain", " Container demo-db-1  Started\n"),
+    ("tty", " ✔ Container demo-db-1  Started\n"),
+    ("json", '{"id": "Container demo-db-1", "status": "Started"}\n'),
+    ("quiet", ""),
+])
+def test_progress_modes(mode, expected):
+    out = io.StringIO()
+    Progress(mode, out).event("Container", "demo-db-1", "Started")
+    assert out.getvalue() == expected
