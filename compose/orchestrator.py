@@ -43,6 +43,22 @@ class UpOptions:
     wait_timeout: float | None = None
     build: bool = False
     no_build: bool = False
+    pull: str | None = None
+
+
+def effective_pull_policy(flag: str | None, service_policy: str | None) -> str:
+    """always, missing, never or build: whether ``up`` pulls a service's image.
+
+    As in Compose, ``--pull always`` or ``never`` overrides the service's
+    ``pull_policy``, and the default (``missing``) leaves it in charge;
+    ``if_not_present`` and time-based policies (``daily``, ``every_12h``...)
+    count as ``missing``.
+    """
+    if flag in ("always", "never"):
+        return flag
+    if flag not in (None, "missing", "policy"):
+        raise UpError(f'invalid --pull option "{flag}": always, missing or never')
+    return service_policy if service_policy in ("always", "never", "build") else "missing"
 
 
 class Orchestrator:
@@ -109,6 +125,7 @@ class Orchestrator:
                                       "service in your compose file, you can run this command with the "
                                       "--remove-orphans flag to clean it up.")
             services = [self.project.services[s] for s in sorted(chosen)]
+            self.pull_images([s for s in services if not (opts.build and s.build)], opts.pull)
             for s in services:
                 if s.build is not None and not opts.no_build and (opts.build or not self._has_image(s)):
                     self.build(s)
@@ -136,6 +153,36 @@ class Orchestrator:
             return True
         except NotFound:
             return False
+
+    def pull_images(self, services: Iterable[Service], policy: str | None) -> None:
+        """Pull the service images that ``policy`` (``up --pull``) and their ``pull_policy`` call for.
+
+        A pull that fails is an error, except for a service that can be built:
+        then it is a warning, and ``up`` builds the image instead.
+        """
+        from engine.errors import EngineError
+        from engine.images import registry
+
+        pulled: set[str] = set()
+        for svc in services:
+            wanted = effective_pull_policy(policy, svc.pull_policy)
+            if not svc.image or svc.image in pulled or wanted in ("never", "build") or (
+                    wanted == "missing" and self._has_image(svc)):
+                continue
+            pulled.add(svc.image)
+            self.progress.event("Image", svc.image, "Pulling")
+            try:
+                registry.pull(self.images, svc.image, progress=lambda i, s: self.progress.message(f"   {i} {s}"))
+            except EngineError as exc:
+                self.progress.event("Image", svc.image, "Warning" if svc.build else "Error")
+                if svc.build is not None:
+                    self.progress.message(f"WARN[0000] service {svc.name}: {exc}; building it instead")
+                    continue
+                if wanted == "always":
+                    raise UpError(f"service {svc.name}: {exc}") from None
+                reason = registry.HUB_REFUSED if isinstance(exc, registry.NoRegistry) else f"pulling it failed: {exc}"
+                raise UpError(f"service {svc.name}: image {svc.image} not found locally, and {reason}") from None
+            self.progress.event("Image", svc.image, "Pulled")
 
     def build(self, svc: Service, *, no_cache: bool = False, quiet: bool = False) -> Any:
         """Build the service's image from its ``build`` section, tagged as ``up`` will look for it."""

@@ -69,7 +69,7 @@ COMMANDS = {
     "start": "lifecycle_cmd", "stop": "lifecycle_cmd", "restart": "lifecycle_cmd", "kill": "lifecycle_cmd",
     "rm": "lifecycle_cmd", "pause": "lifecycle_cmd", "unpause": "lifecycle_cmd", "wait": "lifecycle_cmd",
     "exec": "lifecycle_cmd", "volume": "volume_cmd", "build": "build_cmd", "run": "run_cmd",
-    "cp": "cp_stats_cmd", "stats": "cp_stats_cmd",
+    "cp": "cp_stats_cmd", "stats": "cp_stats_cmd", "pull": "pull_cmd", "push": "pull_cmd",
 }
 EXTRA = {"image_cmd": ("build_cmd",)}  # modules that add commands to another one's group
 _VALUED = {"-f", "--file", "-p", "--project-name", "--project-directory", "--env-file", "--profile",

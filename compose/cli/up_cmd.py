@@ -56,7 +56,7 @@ def up(
     abort_on_container_exit: Annotated[bool, typer.Option("--abort-on-container-exit", help="Stop all if any container stops")] = False,
     exit_code_from: Annotated[str | None, typer.Option("--exit-code-from", help="Return this service's exit code")] = None,
     timeout: Annotated[float | None, typer.Option("-t", "--timeout", help="Shutdown timeout in seconds")] = None,
-    pull: Annotated[str, typer.Option("--pull", help="always|missing|never (no registry: only local images)")] = "missing",
+    pull: Annotated[str, typer.Option("--pull", help="Pull images first: always, missing or never")] = "missing",
     no_start: Annotated[bool, typer.Option("--no-start", help="Create but don't start")] = False,
 ) -> None:
     """Create and start containers."""
@@ -75,7 +75,7 @@ def up(
     orch.up(UpOptions(services=tuple(services or ()), no_deps=no_deps, force_recreate=force_recreate,
                       no_recreate=no_recreate, remove_orphans=remove_orphans, no_start=no_start,
                       scale=_scale(scale), timeout=timeout, wait=wait, wait_timeout=wait_timeout,
-                      build=build, no_build=no_build))
+                      build=build, no_build=no_build, pull=pull))
     if detach or no_start:
         return
     code = attach(orch, tuple(services or ()), abort_on_container_exit, exit_code_from, timeout)

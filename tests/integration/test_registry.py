@@ -1,0 +1,427 @@
+"""Pull and push against a real registry: Debian's docker-registry, started on 127.0.0.1 by each test.
+
+Nothing here contacts any other host: docker.io references are checked with
+the socket layer made to fail the test on any connection attempt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import http.server
+import io
+import json
+import os
+import shutil
+import socket
+import stat
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from compose.orchestrator import UpError, effective_pull_policy
+from engine.errors import ArchiveError, EngineError, NotFound
+from engine.images import ImageStore, registry
+from engine.images.model import HOST_ARCH
+from engine.net.ports import ephemeral
+from engine.state import Root
+from tests.integration.busybox import leftovers, rootfs_tar
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="layers keep ownership: needs root")
+REGISTRY = shutil.which("docker-registry") or "/usr/bin/docker-registry"
+
+
+# -- the registry -----------------------------------------------------------------------
+
+class Registry:
+    """A docker-registry process serving ``storage`` on 127.0.0.1:``port``."""
+
+    def __init__(self, base: Path) -> None:
+        self.port = ephemeral("tcp", "127.0.0.1")
+        self.host = f"127.0.0.1:{self.port}"
+        self.storage = base / "storage"
+        self.config = base / "config.yml"
+        self.log = base / "registry.log"
+        self.config.write_text(
+            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\n"
+            f"storage:\n  filesystem:\n    rootdirectory: {self.storage}\n"
+            f"http:\n  addr: {self.host}\n")
+        with open(self.log, "wb") as log:
+            self.proc = subprocess.Popen([REGISTRY, "serve", str(self.config)], stdout=log, stderr=log,
+                                         stdin=subprocess.DEVNULL, start_new_session=True)
+
+    def wait_ready(self, timeout: float = 15.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://{self.host}/v2/", timeout=1) as resp:
+                    return resp.status == 200
+            except OSError:
+                time.sleep(0.05)
+        return False
+
+    def stop(self) -> None:
+        """Stop our process (by its pid) and reap it."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+    def blob_file(self, digest: str) -> Path:
+        hexpart = digest.split(":", 1)[1]
+        return self.storage / "docker/registry/v2/blobs/sha256" / hexpart[:2] / hexpart / "data"
+
+
+@pytest.fixture
+def reg(tmp_path):
+    if not os.access(REGISTRY, os.X_OK):
+        pytest.skip("docker-registry is not installed (apt-get install -y docker-registry)")
+    server = Registry(tmp_path)
+    try:
+        if not server.wait_ready():
+            server.stop()
+            pytest.skip(f"docker-registry did not start: {server.log.read_text()[-500:]}")
+        yield server
+    finally:
+        server.stop()
+    assert server.proc.poll() is not None
+
+
+def store(tmp_path, name):
+    return ImageStore(Root(str(tmp_path / name)))
+
+
+def pushed(tmp_path, reg, tag="busybox:latest"):
+    """A busybox image imported into root "a" and pushed as ``<registry>/<tag>``; (store, image, ref)."""
+    ref = f"{reg.host}/{tag}"
+    src = store(tmp_path, "a")
+    image = src.import_tarball(io.BytesIO(rootfs_tar()), ref)
+    assert registry.push(src, ref) == image.digest
+    return src, image, ref
+
+
+def tree(paths):
+    """Every file of the layers (upper wins): relative path -> (type, mode, uid, gid, content hash or link)."""
+    out = {}
+    for top in paths:
+        for base, dirs, files in os.walk(top):
+            for name in dirs + files:
+                path = os.path.join(base, name)
+                st = os.lstat(path)
+                if stat.S_ISLNK(st.st_mode):
+                    what = os.readlink(path)
+                elif stat.S_ISREG(st.st_mode):
+                    what = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+                else:
+                    what = ""
+                out[os.path.relpath(path, top)] = (stat.S_IFMT(st.st_mode), stat.S_IMODE(st.st_mode),
+                                                   st.st_uid, st.st_gid, what)
+    return out
+
+
+def assert_empty(s):
+    assert s.list() == []
+    for sub in ("oci/blobs/sha256", "layers", "tmp"):
+        path = os.path.join(s.root.images, sub)
+        assert not os.path.isdir(path) or os.listdir(path) == [], sub
+
+
+# -- pull and push through the API -----------------------------------------------------------
+
+def test_push_then_pull_gives_the_same_image_and_files(tmp_path, reg):
+    src, image, ref = pushed(tmp_path, reg)
+    dst = store(tmp_path, "b")
+    events = []
+    started = time.monotonic()
+    got = registry.pull(dst, ref, progress=lambda i, s: events.append((i, s)))
+    took = time.monotonic() - started
+    print(f"pulled busybox ({sum(d.size for d in got.layers)} bytes of layers) in {took:.3f}s")
+    assert (got.id, got.digest, got.diff_ids, got.refs) == (image.id, image.digest, image.diff_ids, (ref,))
+    assert got.config == image.config and got.size == image.size
+    assert tree(dst.layer_dirs(got)) == tree(src.layer_dirs(image)) and tree(dst.layer_dirs(got))
+    assert (image.layers[0].hex[:12], "Pull complete") in events
+    assert os.listdir(os.path.join(dst.root.images, "tmp")) == []
+
+    again = []
+    assert registry.pull(dst, ref, progress=lambda i, s: again.append(s)).id == image.id
+    assert again == ["Image is up to date"]
+    assert registry.push(src, ref) == image.digest  # every blob already there: only the manifest again
+
+
+def test_pull_by_digest(tmp_path, reg):
+    _, image, ref = pushed(tmp_path, reg)
+    repo = ref.rsplit(":", 1)[0]
+    dst = store(tmp_path, "b")
+    got = registry.pull(dst, f"{repo}@{image.digest}")
+    assert got.id == image.id and got.digest == image.digest and got.refs == ()
+    tagged = registry.pull(dst, f"{repo}:v1@{image.digest}")  # tag and digest: the digest decides, the tag names
+    assert tagged.id == image.id and tagged.refs == (f"{repo}:v1",)
+    with pytest.raises(NotFound, match="manifest unknown"):
+        registry.pull(dst, f"{repo}@sha256:{'0' * 64}")
+
+
+def test_pull_follows_an_index_to_this_machines_platform(tmp_path, reg):
+    _, image, ref = pushed(tmp_path, reg)
+    repo = ref.rsplit(":", 1)[0]
+    entry = {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": image.digest,
+             "size": image_manifest_size(tmp_path, image)}
+    index = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [
+        {**entry, "platform": {"os": "unknown", "architecture": "unknown"}},  # like an attestation
+        {**entry, "platform": {"os": "linux", "architecture": "s390x"}},
+        {**entry, "platform": {"os": "linux", "architecture": HOST_ARCH}},
+    ]}
+    put_manifest(reg, "busybox", "multi", index)
+    got = registry.pull(store(tmp_path, "b"), f"{repo}:multi")
+    assert got.id == image.id and got.digest == image.digest and got.refs == (f"{repo}:multi",)
+
+    put_manifest(reg, "busybox", "elsewhere", {**index, "manifests": index["manifests"][:2]})
+    with pytest.raises(NotFound, match=f"no linux/{HOST_ARCH} image .*linux/s390x"):
+        registry.pull(store(tmp_path, "c"), f"{repo}:elsewhere")
+
+
+def image_manifest_size(tmp_path, image):
+    return os.path.getsize(store(tmp_path, "a").layout.blob_path(image.digest))
+
+
+def put_manifest(reg, repo, tag, body):
+    conn = http.client.HTTPConnection(reg.host, timeout=10)
+    conn.request("PUT", f"/v2/{repo}/manifests/{tag}", body=json.dumps(body).encode(),
+                 headers={"Content-Type": body["mediaType"]})
+    resp = conn.getresponse()
+    assert resp.status == 201, resp.read()
+    conn.close()
+
+
+def test_missing_tag_or_repository_is_not_found_naming_the_reference(tmp_path, reg):
+    _, _, ref = pushed(tmp_path, reg)
+    dst = store(tmp_path, "b")
+    for missing in (f"{reg.host}/busybox:nope", f"{reg.host}/nothing/here:latest"):
+        with pytest.raises(NotFound) as info:
+            registry.pull(dst, missing)
+        assert missing in str(info.value) and "manifest unknown" in str(info.value)
+    assert_empty(dst)
+
+
+@pytest.mark.parametrize("which", ["layer", "config", "manifest"])
+def test_tampered_blob_is_refused_and_nothing_kept(tmp_path, reg, which):
+    src, image, ref = pushed(tmp_path, reg)
+    manifest = json.loads(Path(src.layout.blob_path(image.digest)).read_bytes())
+    digest = {"layer": image.layers[0].digest, "config": manifest["config"]["digest"], "manifest": image.digest}[which]
+    path = reg.blob_file(digest)
+    data = bytearray(path.read_bytes())
+    if which == "manifest":  # still valid JSON, or the registry itself refuses to serve it
+        hexpart = manifest["config"]["digest"][7:]
+        data = bytearray(data.replace(hexpart.encode(), ("f" if hexpart[0] != "f" else "e").encode() + hexpart[1:].encode()))
+    else:
+        data[len(data) // 2] ^= 0x20  # same size, other bytes
+    path.write_bytes(bytes(data))
+    dst = store(tmp_path, "b")
+    with pytest.raises(ArchiveError) as info:
+        registry.pull(dst, ref)
+    assert "sha256:" in str(info.value) and ("verification" in str(info.value) or "expected" in str(info.value))
+    assert_empty(dst)
+
+
+def test_docker_hub_references_are_refused_without_network(tmp_path, monkeypatch):
+    def no_network(*args, **kwargs):
+        raise AssertionError(f"network access attempted: {args}")
+
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    monkeypatch.setattr(socket, "getaddrinfo", no_network)
+    dst = store(tmp_path, "b")
+    for ref in ("busybox", "busybox:1.36", "library/busybox", "docker.io/library/busybox:latest",
+                "index.docker.io/foo/bar:1", "registry-1.docker.io/foo/bar", "foo/bar@sha256:" + "a" * 64):
+        with pytest.raises(EngineError) as info:
+            registry.pull(dst, ref)
+        assert isinstance(info.value, registry.NoRegistry) and registry.HUB_REFUSED in str(info.value)
+    dst.import_tarball(io.BytesIO(rootfs_tar()), "busybox:latest")
+    with pytest.raises(EngineError, match="no registry is reachable for docker.io"):
+        registry.push(dst, "busybox:latest")
+    assert dst.get("busybox").refs == ("busybox:latest",)
+
+
+def test_connection_refused_names_the_host(tmp_path):
+    port = ephemeral("tcp", "127.0.0.1")  # nothing listens there
+    with pytest.raises(EngineError, match=f"cannot reach registry 127.0.0.1:{port}: connection refused"):
+        registry.pull(store(tmp_path, "b"), f"127.0.0.1:{port}/busybox:latest")
+
+
+@pytest.mark.parametrize(("text", "host", "repository", "tag", "digest"), [
+    ("localhost:5000/x", "localhost:5000", "x", "latest", None),
+    ("127.0.0.1:5000/a/b:1.0", "127.0.0.1:5000", "a/b", "1.0", None),
+    ("registry.example.com/x@sha256:" + "b" * 64, "registry.example.com", "x", None, "sha256:" + "b" * 64),
+    ("[::1]:5000/x:t", "[::1]:5000", "x", "t", None),
+])
+def test_parse_remote(text, host, repository, tag, digest):
+    assert registry.parse_remote(text) == registry.RemoteRef(host, repository, tag, digest)
+
+
+def test_plain_http_only_for_loopback_or_listed_hosts():
+    assert registry.plain_http("127.0.0.1:5000", []) and registry.plain_http("localhost:5000", [])
+    assert registry.plain_http("[::1]:5000", []) and registry.plain_http("reg.lan:5000", ["reg.lan:5000"])
+    assert not registry.plain_http("registry.example.com", [])
+
+
+@pytest.mark.parametrize(("flag", "service", "expected"), [
+    ("missing", None, "missing"), (None, None, "missing"), ("always", None, "always"), ("never", None, "never"),
+    ("missing", "always", "always"), ("missing", "never", "never"), ("missing", "build", "build"),
+    ("missing", "if_not_present", "missing"), ("missing", "daily", "missing"), ("missing", "every_12h", "missing"),
+    ("always", "never", "always"), ("never", "always", "never"),  # an explicit always/never wins, as in Compose
+])
+def test_effective_pull_policy(flag, service, expected):
+    assert effective_pull_policy(flag, service) == expected
+
+
+def test_invalid_pull_flag():
+    with pytest.raises(UpError, match="invalid --pull option"):
+        effective_pull_policy("sometimes", None)
+
+
+# -- an anonymous bearer-token handshake, in front of the real registry --------------------------
+
+class TokenFront(http.server.ThreadingHTTPServer):
+    """Demands ``Authorization: Bearer t0k`` (handed out anonymously at /token), then proxies to the registry."""
+
+    def __init__(self, upstream: str) -> None:
+        super().__init__(("127.0.0.1", 0), _FrontHandler)
+        self.upstream = upstream
+        self.host = f"127.0.0.1:{self.server_address[1]}"
+        self.scopes: list[str] = []
+
+
+class _FrontHandler(http.server.BaseHTTPRequestHandler):
+    server: TokenFront
+
+    def log_message(self, *args):
+        pass
+
+    def _handle(self):
+        front = self.server
+        if self.path.startswith("/token"):
+            front.scopes.append(urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)["scope"][0])
+            body = b'{"token": "t0k"}'
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        if self.headers.get("Authorization") != "Bearer t0k":
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", f'Bearer realm="http://{front.host}/token",service="front"')
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else None
+        conn = http.client.HTTPConnection(front.upstream, timeout=30)
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "authorization")}
+        conn.request(self.command, self.path, body=body, headers=headers)
+        resp = conn.getresponse()
+        data = resp.read()
+        self.send_response(resp.status)
+        for key, value in resp.getheaders():
+            if key.lower() not in ("content-length", "connection", "transfer-encoding", "date", "server"):
+                self.send_header(key, value.replace(front.upstream, front.host))
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+        conn.close()
+
+    do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = _handle
+
+
+def test_anonymous_bearer_token(tmp_path, reg):
+    front = TokenFront(reg.host)
+    thread = threading.Thread(target=front.serve_forever, daemon=True)
+    thread.start()
+    try:
+        ref = f"{front.host}/busybox:latest"
+        src = store(tmp_path, "a")
+        image = src.import_tarball(io.BytesIO(rootfs_tar()), ref)
+        registry.push(src, ref)
+        got = registry.pull(store(tmp_path, "b"), ref)
+        assert got.id == image.id
+        assert front.scopes == ["repository:busybox:pull,push", "repository:busybox:pull"]
+    finally:
+        front.shutdown()
+        front.server_close()
+        thread.join(5)
+
+
+# -- the commands --------------------------------------------------------------------------------
+
+def pc(env, cwd, *args, check=True):
+    r = subprocess.run([sys.executable, "-m", "compose.cli.main", *args], cwd=cwd, env=env,
+                       capture_output=True, text=True, timeout=120)
+    if check:
+        assert r.returncode == 0, f"{args}: {r.stderr}"
+    return r
+
+
+def test_pull_push_and_up_pull_always_commands(tmp_path, reg):
+    image_ref = f"{reg.host}/busybox:latest"
+    project = tmp_path / "demo"
+    project.mkdir()
+    (project / "compose.yaml").write_text(json.dumps({"services": {
+        "app": {"image": image_ref, "command": ["sleep", "3600"]},
+        "built": {"build": {"context": "."}},  # nothing to pull: skipped
+    }}))
+    base = {**os.environ, "PYCOMPOSE_DNS_UPSTREAMS": "none", "PYCOMPOSE_SUPERVISOR_IDLE": "0.2",
+            "PYCOMPOSE_NETD_IDLE": "0.2", "PYCOMPOSE_NO_CACHE": "1"}
+    pusher = {**base, "PYCOMPOSE_ROOT": str(tmp_path / "a")}
+    r = subprocess.run([sys.executable, "-m", "compose.cli.main", "image", "import", "-", image_ref],
+                       input=rootfs_tar(), env=pusher, capture_output=True)
+    assert r.returncode == 0, r.stderr
+    pushed_lines = pc(pusher, project, "push", "app").stderr.splitlines()
+    assert f" Image {image_ref}  Pushed" in pushed_lines
+
+    root = tmp_path / "b"
+    env = {**base, "PYCOMPOSE_ROOT": str(root)}
+    try:
+        lines = pc(env, project, "pull").stderr.splitlines()
+        assert f" Image {image_ref}  Pulling" in lines and f" Image {image_ref}  Pulled" in lines
+        assert " Service built  Skipped - No image to be pulled" in lines
+        assert pc(env, project, "pull", "-q", "app").stderr == ""
+        assert json.loads(pc(env, project, "image", "inspect", image_ref).stdout)[0]["RepoTags"] == [image_ref]
+
+        lines = pc(env, project, "up", "-d", "--pull", "always", "app").stderr.splitlines()
+        assert f" Image {image_ref}  Pulled" in lines and " Container demo-app-1  Started" in lines
+        assert "Up" in pc(env, project, "ps").stdout
+        pc(env, project, "down", "-v", "-t", "0")
+        pc(env, project, "image", "rm", image_ref)
+
+        lines = pc(env, project, "up", "-d", "app").stderr.splitlines()  # --pull missing: the image is missing
+        assert f" Image {image_ref}  Pulled" in lines and " Container demo-app-1  Started" in lines
+        lines = pc(env, project, "up", "-d", "--pull", "never", "app").stderr.splitlines()
+        assert not any("Pull" in line for line in lines) and " Container demo-app-1  Running" in lines
+    finally:
+        pc(env, project, "down", "-v", "-t", "0", check=False)
+    deadline = time.monotonic() + 10
+    while leftovers(str(root), Root(str(root)).cgroup_name) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert leftovers(str(root), Root(str(root)).cgroup_name) == []
+
+
+def test_up_refuses_a_missing_docker_hub_image_clearly(tmp_path):
+    project = tmp_path / "hub"
+    project.mkdir()
+    (project / "compose.yaml").write_text(json.dumps({"services": {"app": {"image": "alpine:3.20"}}}))
+    env = {**os.environ, "PYCOMPOSE_ROOT": str(tmp_path / "root"), "PYCOMPOSE_DNS_UPSTREAMS": "none",
+           "PYCOMPOSE_SUPERVISOR_IDLE": "0.2", "PYCOMPOSE_NETD_IDLE": "0.2"}
+    r = pc(env, project, "up", "-d", check=False)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert f"service app: image alpine:3.20 not found locally, and {registry.HUB_REFUSED}" in r.stderr
+    assert pc(env, project, "pull", "--ignore-pull-failures").returncode == 0
+    assert pc(env, project, "pull", check=False).returncode == 1
+    pc(env, project, "down", "-v", check=False)
