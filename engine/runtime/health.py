@@ -71,6 +71,8 @@ class Healthchecks:
 
     def _probe_output(self, cid: str, fd: int) -> None:
         sv = self.containers.get(cid)
+        if sv is None or sv.probe is None or sv.probe["out"] != fd:
+            return
         try:
             data = os.read(fd, 4096)
         except BlockingIOError:
@@ -99,7 +101,9 @@ class Healthchecks:
         self._cancel(probe["timer"])
 
     def _probe_exited(self, cid: str) -> None:
-        sv = self.containers[cid]
+        sv = self.containers.get(cid)
+        if sv is None or sv.probe is None:
+            return  # the container ended in the same round, and its probe was reaped with it
         probe = sv.probe
         _, status = os.waitpid(probe["pid"], 0)
         with contextlib.suppress(OSError):

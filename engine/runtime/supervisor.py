@@ -140,9 +140,21 @@ class Supervisor(Healthchecks):
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
         while not self._should_exit():
             for key, _ in self.sel.select(self._timeout()):
-                key.data(key.fileobj)
+                if key.fileobj not in self.sel.get_map() and not isinstance(key.fileobj, socket.socket):
+                    continue  # closed by an earlier event of this round
+                self._guard(key.data, key.fileobj)
             self._run_timers()
         listener.close()
+
+    def _guard(self, fn: Callable[..., None], *args: Any) -> None:
+        """One event's failure is logged; it never takes the supervisor (and every container) down."""
+        try:
+            fn(*args)
+        except Exception:  # noqa: BLE001
+            import traceback
+
+            traceback.print_exc(file=sys.stderr)
+            sys.stderr.flush()
 
     def _should_exit(self) -> bool:
         if self.containers or self.buffers or self.timers or self.attached:
@@ -170,7 +182,7 @@ class Supervisor(Healthchecks):
         now = time.monotonic()
         while self.timers and self.timers[0][0] <= now:
             _, _, fn = heapq.heappop(self.timers)
-            fn()
+            self._guard(fn)
 
     def _write_info(self) -> None:
         write_json(os.path.join(self.root.run, f"supervisor-{self.group}.json"),
