@@ -96,7 +96,10 @@ def register(argv: list[str]) -> None:
     import importlib
 
     name = command_of(argv)
-    wanted = [COMMANDS[name]] if name in COMMANDS else sorted(set(COMMANDS.values()))
+    if name is None:  # `pycompose --help`: list every command
+        wanted = sorted(set(COMMANDS.values()))
+    else:  # one command's module (none for `version`, defined here, or for a typo, which click reports)
+        wanted = [COMMANDS[name]] if name in COMMANDS else []
     for module in [m for w in wanted for m in (w, *EXTRA.get(w, ()))]:
         try:
             mod = importlib.import_module(f"{__package__}.{module}")

@@ -109,3 +109,22 @@ def test_env_file_and_project_directory_flags(tmp_path):
     r = run(["--project-directory", "app", "-f", "app/compose.yaml", "--env-file", "custom.env",
              "config", "--images"], cwd=tmp_path)
     assert (r.returncode, r.stdout) == (0, "nginx:custom\n"), r.stderr
+
+
+@pytest.mark.parametrize("argv,command", [
+    (["up", "-d"], "up"),
+    (["-f", "a.yml", "-p", "x", "--profile", "dev", "ps", "-a"], "ps"),
+    (["--ansi", "never", "--progress", "plain", "logs"], "logs"),
+    (["--help"], None),
+    ([], None),
+])
+def test_command_is_found_past_the_global_options(argv, command):
+    from compose.cli.main import command_of
+
+    assert command_of(argv) == command
+
+
+def test_help_lists_every_command():
+    out = run(["--help"], cwd=".").stdout
+    for name in ("up", "down", "ps", "logs", "exec", "run", "build", "pull", "config", "image", "network", "volume"):
+        assert f"  {name}" in out
