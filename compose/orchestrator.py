@@ -19,14 +19,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import labels
-from .errors import ComposeError, ConfigError
+from .errors import ConfigError
+from .imaging import Imaging, UpError
 from .model import Project, Service
 from .progress import Progress
 from .translate import Resolved, config_hash, container_name, spec_for
-
-
-class UpError(ComposeError):
-    """A service could not be brought up; names the service and the cause."""
 
 
 @dataclass
@@ -46,21 +43,6 @@ class UpOptions:
     pull: str | None = None
 
 
-def effective_pull_policy(flag: str | None, service_policy: str | None) -> str:
-    """always, missing, never or build: whether ``up`` pulls a service's image.
-
-    As in Compose, ``--pull always`` or ``never`` overrides the service's
-    ``pull_policy``, and the default (``missing``) leaves it in charge;
-    ``if_not_present`` and time-based policies (``daily``, ``every_12h``...)
-    count as ``missing``.
-    """
-    if flag in ("always", "never"):
-        return flag
-    if flag not in (None, "missing", "policy"):
-        raise UpError(f'invalid --pull option "{flag}": always, missing or never')
-    return service_policy if service_policy in ("always", "never", "build") else "missing"
-
-
 class Orchestrator:
     def __init__(self, project: Project, root: Any = None, progress: Progress | None = None) -> None:
         from engine.images.store import ImageStore
@@ -77,6 +59,7 @@ class Orchestrator:
         self.nets = Networks(self.root)
         self.vols = Volumes(self.root)
         self.progress = progress or Progress("plain")
+        self.imaging = Imaging(project, self.images, self.rt, self.progress)
         self.fresh_volumes: set[str] = set()
         self.recreated: set[str] = set()  # services whose containers this run replaced
         self._snapshot: list[Any] | None = None  # the engine's containers, read once until we change them
@@ -125,11 +108,11 @@ class Orchestrator:
                                       "service in your compose file, you can run this command with the "
                                       "--remove-orphans flag to clean it up.")
             services = [self.project.services[s] for s in sorted(chosen)]
-            self.pull_images([s for s in services if not (opts.build and s.build)], opts.pull)
+            self.imaging.pull([s for s in services if not (opts.build and s.build)], opts.pull)
             for s in services:
-                if s.build is not None and not opts.no_build and (opts.build or not self._has_image(s)):
-                    self.build(s)
-            images = {s.name: self.image_for(s) for s in services}
+                if s.build is not None and not opts.no_build and (opts.build or not self.imaging.has(s)):
+                    self.imaging.build(s)
+            images = {s.name: self.imaging.get(s) for s in services}
             self._check_ports(services, opts)
             self.ensure_networks(services)
             self.ensure_volumes(services)
@@ -144,76 +127,6 @@ class Orchestrator:
                     raise failed[0]
             if opts.wait and not opts.no_start:
                 self._wait_running_or_healthy(services, opts.wait_timeout)
-
-    def _has_image(self, svc: Service) -> bool:
-        from engine.errors import NotFound
-
-        try:
-            self.images.get(svc.image_name(self.project.name))
-            return True
-        except NotFound:
-            return False
-
-    def pull_images(self, services: Iterable[Service], policy: str | None) -> None:
-        """Pull the service images that ``policy`` (``up --pull``) and their ``pull_policy`` call for.
-
-        A pull that fails is an error, except for a service that can be built:
-        then it is a warning, and ``up`` builds the image instead.
-        """
-        from engine.errors import EngineError
-        from engine.images import registry
-
-        pulled: set[str] = set()
-        for svc in services:
-            wanted = effective_pull_policy(policy, svc.pull_policy)
-            if not svc.image or svc.image in pulled or wanted in ("never", "build") or (
-                    wanted == "missing" and self._has_image(svc)):
-                continue
-            pulled.add(svc.image)
-            self.progress.event("Image", svc.image, "Pulling")
-            try:
-                registry.pull(self.images, svc.image, progress=lambda i, s: self.progress.message(f"   {i} {s}"))
-            except EngineError as exc:
-                self.progress.event("Image", svc.image, "Warning" if svc.build else "Error")
-                if svc.build is not None:
-                    self.progress.message(f"WARN[0000] service {svc.name}: {exc}; building it instead")
-                    continue
-                if wanted == "always":
-                    raise UpError(f"service {svc.name}: {exc}") from None
-                reason = registry.HUB_REFUSED if isinstance(exc, registry.NoRegistry) else f"pulling it failed: {exc}"
-                raise UpError(f"service {svc.name}: image {svc.image} not found locally, and {reason}") from None
-            self.progress.event("Image", svc.image, "Pulled")
-
-    def build(self, svc: Service, *, no_cache: bool = False, quiet: bool = False) -> Any:
-        """Build the service's image from its ``build`` section, tagged as ``up`` will look for it."""
-        from engine.build import build
-        from engine.errors import EngineError
-
-        assert svc.build is not None
-        b = svc.build
-        ref = svc.image_name(self.project.name)
-        self.progress.event("Image", ref, "Building")
-        try:
-            image = build(self.images, self.rt, b.context, dockerfile=b.dockerfile or "Dockerfile",
-                          dockerfile_inline=b.dockerfile_inline, tag=ref, args=dict(b.args), target=b.target,
-                          labels=dict(b.labels), no_cache=no_cache or b.no_cache,
-                          progress=(lambda line: None) if quiet else self.progress.message)
-            for extra in b.tags:
-                self.images.tag(ref, extra)
-        except EngineError as exc:
-            raise UpError(f"service {svc.name}: build failed: {exc}") from None
-        self.progress.event("Image", ref, "Built")
-        return image
-
-    def image_for(self, svc: Service) -> Any:
-        from engine.errors import NotFound
-
-        ref = svc.image_name(self.project.name)
-        try:
-            return self.images.get(ref)
-        except NotFound:
-            raise UpError(f"service {svc.name}: image {ref} not found locally; import or load it "
-                          f"(pycompose image import/load){' or build it with --build' if svc.build else ''}") from None
 
     def _desired(self, svc: Service, opts: UpOptions) -> int:
         return opts.scale.get(svc.name, svc.replicas)

@@ -37,7 +37,7 @@ def compose_build(
             continue
         if extra:
             svc = dataclasses.replace(svc, build=dataclasses.replace(svc.build, args={**svc.build.args, **extra}))
-        orch.build(svc, no_cache=no_cache, quiet=quiet)
+        orch.imaging.build(svc, no_cache=no_cache, quiet=quiet)
 
 
 def register(app: typer.Typer) -> None:

@@ -90,7 +90,7 @@ def run(
     tty = not no_tty and not detach and sys.stdin.isatty() and sys.stdout.isatty()
     cid = new_id()
     container = name or f"{orch.project.name}-{service}-run-{cid[:12]}"
-    image = orch.image_for(one)
+    image = orch.imaging.get(one)
     orch.ensure_networks([one])
     orch.ensure_volumes([one])
     try:
