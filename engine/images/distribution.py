@@ -26,10 +26,10 @@ from .model import is_sha256
 DOCKER_HUB = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"})
 HUB_REFUSED = ("no registry is reachable for docker.io references here; load or import the image, "
                "or use a local registry (127.0.0.1:PORT/name)")
-_JSON_LIMIT = 16 << 20
+_JSON_LIMIT = 16 << 20  # the most a manifest, index or config may be
 _CHUNK = 1 << 20
 _TIMEOUT = 60.0
-_MAX_HOPS = 5
+_MAX_HOPS = 5  # redirects and auth challenges followed
 
 
 class NoRegistry(EngineError):

@@ -31,6 +31,9 @@ from urllib.parse import urlencode, urljoin
 
 from ..errors import ArchiveError, EngineError, NotFound
 from .distribution import (
+    _CHUNK,
+    _JSON_LIMIT,
+    _MAX_HOPS,
     DOCKER_HUB,
     HUB_REFUSED,
     NoRegistry,
@@ -60,10 +63,6 @@ __all__ = ["DOCKER_HUB", "HUB_REFUSED", "NoRegistry", "RemoteRef", "parse_remote
 _INDEXES = {INDEX_MEDIA_TYPE, DOCKER_LIST}
 _MANIFESTS = {MANIFEST_MEDIA_TYPE, DOCKER_MANIFEST}
 _ACCEPT = ", ".join([INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE, DOCKER_LIST, DOCKER_MANIFEST])
-_JSON_LIMIT = 16 << 20
-_CHUNK = 1 << 20
-_TIMEOUT = 60.0
-_MAX_HOPS = 5
 
 
 def _digest_error(where: str, digest: str, size: int, got: int, actual: str) -> ArchiveError:
