@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from . import discovery
@@ -26,15 +25,7 @@ from .options import Loaded, LoadOptions
 from .paths import resolve_document
 from .project import build_project, dependency_refs
 from .validate import validate_document
-from .yamlload import Positions, parse_documents, strip_markers
-
-
-@dataclass
-class Document:
-    """One parsed document of one file, on its way through the pipeline."""
-
-    data: dict[str, Any]
-    positions: Positions
+from .yamlload import Document, Positions, parse_documents, strip_markers
 
 
 class Locator:

@@ -25,6 +25,7 @@ from .model import (
     Healthcheck,
     Logging,
     Mount,
+    Port,
     Resources,
     RestartPolicy,
     Service,
@@ -198,9 +199,7 @@ class Normalizer:
             platforms=cv.str_tuple(raw.get("platforms")),
         )
 
-    def ports(self, p: tuple[PathPart, ...], raw: list[Any]) -> tuple[Any, ...]:
-        from .model import Port
-
+    def ports(self, p: tuple[PathPart, ...], raw: list[Any]) -> tuple[Port, ...]:
         out: list[Port] = []
         for i, item in enumerate(raw):
             if isinstance(item, dict):

@@ -24,7 +24,7 @@ from ..errors import Conflict, EngineError, NotFound, RuntimeFailure
 from ..state import Root, locked
 from . import logs as logfile
 from .cgroups import Cgroups
-from .records import Records, alive, proc_starttime
+from .records import Records, alive
 from .spec import ContainerSpec, check_sysctl
 from .supervisor import signal_number, socket_address
 
@@ -212,8 +212,8 @@ class Runtime:
         with contextlib.suppress(ProcessLookupError):
             os.kill(c.pid, sig)
         deadline = time.monotonic() + (c.spec.stop_timeout if timeout is None else timeout)
-        while time.monotonic() < deadline and alive(c.pid, proc_starttime(c.pid)) and \
-                proc_starttime(c.pid) == self.records.state(c.id).get("pid_starttime"):
+        started = self.records.state(c.id).get("pid_starttime")
+        while time.monotonic() < deadline and alive(c.pid, started):
             time.sleep(0.05)
         self.cgroups.container(c.id).kill_all()
         self.records.update(c.id, status="exited", pid=0, finished_at=logfile.timestamp())

@@ -97,7 +97,7 @@ def exec_container(runtime: Runtime, ref: str, options: ExecOptions) -> int:
         _finish_detached(pid, err_r, master)
         return 0
     if master is not None:
-        _relay(master, pid, options.interactive)
+        _relay(master, options.interactive)
     _, status = os.waitpid(pid, 0)
     error = _drain(err_r)
     if error:
@@ -178,10 +178,10 @@ def _copy_winsize(fd: int) -> None:
 
 def relay_terminal(master: int) -> None:
     """Our terminal (raw) <-> ``master`` until the other side closes it."""
-    _relay(master, 0, True)
+    _relay(master, True)
 
 
-def _relay(master: int, pid: int, interactive: bool) -> None:
+def _relay(master: int, interactive: bool) -> None:
     """Copy the terminal both ways until the process closes it."""
     stdin = sys.stdin.fileno() if interactive else -1
     restore = None

@@ -281,9 +281,7 @@ class Supervisor(Healthchecks):
         bundle = rootfs.Bundle(self.records.dir(cid))
         if sv is None:
             log = LogWriter(os.path.join(bundle.path, f"{cid}-json.log"), spec.log_max_size, spec.log_max_files)
-            state = self.records.state(cid)
-            sv = Supervised(spec=spec, log=log, restart_count=0)
-            del state
+            sv = Supervised(spec=spec, log=log)
             self.containers[cid] = sv
         sv.stopping = False
         if sv.restart_at is not None:

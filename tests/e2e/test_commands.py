@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from tests.integration.busybox import leftovers, rootfs_tar
+from tests.integration.busybox import rootfs_tar, settled_leftovers
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="containers need root")
 
@@ -45,10 +45,7 @@ def cli(tmp_path):
     c("down", "-v", "-t", "0", "--remove-orphans")
     from engine.state import Root
 
-    deadline = time.monotonic() + 5
-    while leftovers(c.root, Root(c.root).cgroup_name) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert leftovers(c.root, Root(c.root).cgroup_name) == []
+    assert settled_leftovers(c.root, Root(c.root).cgroup_name) == []
 
 
 SLEEPERS = """\

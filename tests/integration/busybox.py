@@ -53,6 +53,16 @@ def rootfs_tar() -> bytes:
     return buf.getvalue()
 
 
+def settled_leftovers(root_path: str, cgroup_name: str, wait: float = 5.0) -> list[str]:
+    """leftovers(), after giving daemons (which exit once idle) up to ``wait`` seconds to go."""
+    import time
+
+    deadline = time.monotonic() + wait
+    while (found := leftovers(root_path, cgroup_name)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return found
+
+
 def leftovers(root_path: str, cgroup_name: str) -> list[str]:
     """What a test left behind: mounts, cgroups, supervisor processes of this root."""
     found = []

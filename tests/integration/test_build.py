@@ -20,7 +20,7 @@ from engine.images.store import ImageStore
 from engine.runtime.containers import Runtime, new_id
 from engine.runtime.spec import ContainerSpec, merge_env, resolve_argv
 from engine.state import Root
-from tests.integration.busybox import PASSWD, leftovers, rootfs_tar
+from tests.integration.busybox import PASSWD, rootfs_tar, settled_leftovers
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="containers need root")
 
@@ -36,10 +36,7 @@ def root(tmp_path, monkeypatch):
     for c in records:
         rt.remove(c.id, force=True)
     assert records == [], "a build or a test left containers behind"
-    deadline = time.monotonic() + 5
-    while leftovers(r.path, r.cgroup_name) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert leftovers(r.path, r.cgroup_name) == []
+    assert settled_leftovers(r.path, r.cgroup_name) == []
     assert not os.listdir(r.containers)
     tmp = r.sub("build", "tmp")
     assert not os.path.isdir(tmp) or os.listdir(tmp) == []

@@ -27,12 +27,6 @@ from tests.integration.busybox import leftovers, rootfs_tar
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="networks need root")
 
 
-def our_links(root: Root) -> list[str]:
-    nets = Networks(root)
-    return [name for name in os.listdir("/sys/class/net") if name.startswith(("pc-", "pv"))
-            and (not name.startswith("pc-") or any(nets.bridge_name(n) == name for n in ("a", "b", "c", "internal")))]
-
-
 def nft_tables() -> str:
     return subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout
 

@@ -31,7 +31,7 @@ from engine.images import ImageStore, registry
 from engine.images.model import HOST_ARCH
 from engine.net.ports import ephemeral
 from engine.state import Root
-from tests.integration.busybox import leftovers, rootfs_tar
+from tests.integration.busybox import rootfs_tar, settled_leftovers
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="layers keep ownership: needs root")
 REGISTRY = shutil.which("docker-registry") or "/usr/bin/docker-registry"
@@ -407,10 +407,7 @@ def test_pull_push_and_up_pull_always_commands(tmp_path, reg):
         assert not any("Pull" in line for line in lines) and " Container demo-app-1  Running" in lines
     finally:
         pc(env, project, "down", "-v", "-t", "0", check=False)
-    deadline = time.monotonic() + 10
-    while leftovers(str(root), Root(str(root)).cgroup_name) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert leftovers(str(root), Root(str(root)).cgroup_name) == []
+    assert settled_leftovers(str(root), Root(str(root)).cgroup_name) == []
 
 
 def test_up_refuses_a_missing_docker_hub_image_clearly(tmp_path):

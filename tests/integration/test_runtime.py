@@ -19,7 +19,7 @@ from engine.runtime.containers import Runtime, new_id
 from engine.runtime.exec import ExecOptions, exec_container
 from engine.runtime.spec import ContainerSpec, MountSpec
 from engine.state import Root
-from tests.integration.busybox import leftovers, rootfs_tar
+from tests.integration.busybox import rootfs_tar, settled_leftovers
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="containers need root")
 
@@ -33,10 +33,7 @@ def root(tmp_path, monkeypatch):
     rt = Runtime(r)
     for c in rt.list():
         rt.remove(c.id, force=True)
-    deadline = time.monotonic() + 5
-    while leftovers(r.path, r.cgroup_name) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert leftovers(r.path, r.cgroup_name) == []
+    assert settled_leftovers(r.path, r.cgroup_name) == []
 
 
 @pytest.fixture
