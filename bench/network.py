@@ -26,7 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("PYCOMPOSE_DNS_UPSTREAMS", "none")
 
 from engine.images.store import ImageStore  # noqa: E402
-from engine.net.networks import Networks  # noqa: E402
+from engine.net.manage import NetworkManager  # noqa: E402
 from engine.net.ports import ephemeral  # noqa: E402
 from engine.runtime.containers import Runtime, new_id  # noqa: E402
 from engine.runtime.spec import ContainerSpec, EndpointSpec, MountSpec, PortSpec  # noqa: E402
@@ -95,7 +95,7 @@ def main() -> None:
         store = ImageStore(root)
         image = store.import_tarball(io.BytesIO(rootfs_tar()), "busybox:bench")
         layers = tuple(store.layer_dirs(image))
-        rt, nets = Runtime(root), Networks(root)
+        rt, nets = Runtime(root), NetworkManager(root)
         t = time.perf_counter()
         nets.create("bench_default")
         print(f"network create (bridge, firewall, DNS): {(time.perf_counter() - t) * 1000:.0f} ms")

@@ -80,7 +80,7 @@ def image_build(
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Print only the image ID")] = False,
 ) -> None:
     """Build an image from a Dockerfile, with pycompose's own runtime (base images must be local)."""
-    from engine.build import build
+    from engine.builder import build
     from engine.images import ImageStore
     from engine.runtime.containers import Runtime
     from engine.state import Root

@@ -68,7 +68,7 @@ def _render(project, fmt, services, volumes, networks, profiles, images, *, esca
         return "".join(f"{name}\n" for name in project.all_profiles())
     if images:
         return "".join(f"{s.image_name(project.name)}\n" for s in project.services.values())
-    from ..render import project_dict, to_json, to_yaml
+    from ..config.render import project_dict, to_json, to_yaml
 
     data = project_dict(project, as_json=fmt == "json", escape=escape)
     return to_json(data) if fmt == "json" else to_yaml(data)

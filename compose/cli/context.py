@@ -9,7 +9,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the model is imported only by commands that load a project
-    from ..options import Loaded, LoadOptions
+    from ..config.options import Loaded, LoadOptions
 
 
 class Ansi(StrEnum):
@@ -38,7 +38,7 @@ class GlobalOptions:
     environ: dict[str, str] = field(default_factory=lambda: dict(os.environ))
 
     def load_options(self, *, services: tuple[str, ...] = (), interpolate: bool = True) -> LoadOptions:
-        from ..options import LoadOptions
+        from ..config.options import LoadOptions
 
         return LoadOptions(
             files=self.files, project_name=self.project_name,
@@ -48,7 +48,7 @@ class GlobalOptions:
 
     def load(self, *, services: tuple[str, ...] = (), interpolate: bool = True) -> Loaded:
         """Load the project and print its warnings to stderr."""
-        from ..api import load
+        from ..config.api import load
 
         stdin = sys.stdin.read() if "-" in self.files else None
         loaded = load(self.load_options(services=services, interpolate=interpolate), self.environ, stdin)

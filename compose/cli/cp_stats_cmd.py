@@ -34,7 +34,7 @@ def cp(
     """Copy files between a service container and the host."""
     from engine.runtime.copy import copy_in, copy_out
 
-    from .. import labels
+    from ..deploy import labels
     from .up_cmd import orchestrator
 
     (src_svc, src), (dst_svc, dst) = _split(source), _split(dest)
@@ -82,7 +82,7 @@ def stats(
     all_: Annotated[bool, typer.Option("-a", "--all", help="Stopped containers too")] = False,
 ) -> None:
     """Display a live stream of container resource usage (from cgroups)."""
-    from .. import labels
+    from ..deploy import labels
     from .ps_cmd import table
     from .up_cmd import orchestrator
 

@@ -22,7 +22,7 @@ Services = Annotated[list[str] | None, typer.Argument(help="Services")]
 
 def _chosen(ctx: typer.Context, services: list[str] | None, *, reverse: bool = False) -> tuple[Any, list[Any]]:
     """The orchestrator and the chosen services' containers, in dependency (or stop) order."""
-    from .. import labels
+    from ..deploy import labels
     from .up_cmd import orchestrator
 
     orch = orchestrator(ctx.obj, tuple(services or ()))
@@ -152,7 +152,7 @@ def exec_(
 
     from engine.runtime.exec import ExecOptions, exec_container
 
-    from .. import labels
+    from ..deploy import labels
 
     orch, chosen = _chosen(ctx, [service])
     target = [c for c in chosen if c.spec.labels.get(labels.NUMBER) == str(index)]

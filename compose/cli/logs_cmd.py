@@ -25,7 +25,7 @@ def _since(value: str | None) -> float | None:
         return None
     from engine.runtime.logs import parse_timestamp
 
-    from ..units import parse_duration
+    from ..config.units import parse_duration
 
     try:
         return time.time() - parse_duration(value)
@@ -126,7 +126,7 @@ def logs(
     index: Annotated[int | None, typer.Option("--index", help="Only this replica")] = None,
 ) -> None:
     """View output from containers."""
-    from .. import labels
+    from ..deploy import labels
     from ..errors import UsageError
     from .up_cmd import orchestrator
 

@@ -15,10 +15,10 @@ def register(app: typer.Typer) -> None:
 
 
 def _store():  # type: ignore[no-untyped-def]
-    from engine.net.networks import Networks
+    from engine.net.manage import NetworkManager
     from engine.state import Root
 
-    return Networks(Root.from_env())
+    return NetworkManager(Root.from_env())
 
 
 @network_app.command("ls")

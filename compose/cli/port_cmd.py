@@ -25,7 +25,7 @@ def port(
     from engine.runtime.containers import Runtime
     from engine.state import Root
 
-    from .. import labels
+    from ..deploy import labels
 
     opts: GlobalOptions = ctx.obj
     project = opts.load(services=(service,)).project

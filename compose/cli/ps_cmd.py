@@ -63,7 +63,7 @@ def ps(
     filter_: Annotated[str | None, typer.Option("--filter", help="status=... (the only filter Compose has)")] = None,
 ) -> None:
     """List containers."""
-    from .. import labels
+    from ..deploy import labels
     from .up_cmd import orchestrator
 
     orch = orchestrator(ctx.obj, tuple(services or ()))
@@ -117,7 +117,7 @@ def ls(
     from engine.runtime.containers import Runtime
     from engine.state import Root
 
-    from .. import labels
+    from ..deploy import labels
 
     projects: dict[str, dict[str, Any]] = {}
     for c in Runtime(Root.from_env()).list():
@@ -139,7 +139,7 @@ def ls(
 
 def top(ctx: typer.Context, services: Annotated[list[str] | None, typer.Argument(help="Services")] = None) -> None:
     """Display the running processes of each container."""
-    from .. import labels
+    from ..deploy import labels
     from .up_cmd import orchestrator
 
     orch = orchestrator(ctx.obj, tuple(services or ()))
@@ -172,7 +172,7 @@ def _proc_row(pid: int) -> tuple[str, ...]:
 def images(ctx: typer.Context, services: Annotated[list[str] | None, typer.Argument(help="Services")] = None,
            quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Only IDs")] = False) -> None:
     """List images used by the created containers."""
-    from .. import labels
+    from ..deploy import labels
     from .up_cmd import orchestrator
 
     orch = orchestrator(ctx.obj, tuple(services or ()))

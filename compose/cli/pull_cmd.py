@@ -18,7 +18,7 @@ import typer
 from .context import GlobalOptions, Progress
 
 if TYPE_CHECKING:
-    from ..model import Service
+    from ..config.model import Service
 
 _MISSING = ("missing", "if_not_present")
 

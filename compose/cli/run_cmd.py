@@ -45,9 +45,9 @@ def run(
     label: Annotated[list[str] | None, typer.Option("-l", "--label", help="Add a label")] = None,
 ) -> None:
     """Run a one-off command on a service."""
-    from .. import syntax
-    from ..orchestrator import UpOptions
-    from ..translate import spec_for
+    from ..config import syntax
+    from ..deploy.orchestrator import UpOptions
+    from ..deploy.translate import spec_for
     from .up_cmd import orchestrator
 
     opts: GlobalOptions = ctx.obj

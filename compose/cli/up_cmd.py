@@ -30,8 +30,8 @@ def _scale(values: list[str] | None) -> dict[str, int]:
 
 
 def orchestrator(opts: GlobalOptions, services: tuple[str, ...] = ()):  # type: ignore[no-untyped-def]
-    from ..orchestrator import Orchestrator
-    from ..progress import Progress
+    from ..deploy.orchestrator import Orchestrator
+    from ..deploy.progress import Progress
 
     project = opts.load(services=services).project
     unknown = [s for s in services if s not in project.services]
@@ -60,7 +60,7 @@ def up(
     no_start: Annotated[bool, typer.Option("--no-start", help="Create but don't start")] = False,
 ) -> None:
     """Create and start containers."""
-    from ..orchestrator import UpOptions
+    from ..deploy.orchestrator import UpOptions
 
     opts: GlobalOptions = ctx.obj
     if force_recreate and no_recreate:
@@ -84,7 +84,7 @@ def up(
 
 def attach(orch, services, abort_on_exit, exit_code_from, timeout) -> int:  # type: ignore[no-untyped-def]
     """Stream the containers' output; Ctrl-C stops the project, a second one kills it."""
-    from .. import labels
+    from ..deploy import labels
     from .logs_cmd import LogFollower
 
     containers = [c for c in orch.containers() if not services or c.spec.labels.get(labels.SERVICE) in services]
@@ -140,7 +140,7 @@ def create(
     scale: Annotated[list[str] | None, typer.Option("--scale", help="SERVICE=NUM")] = None,
 ) -> None:
     """Create containers for services, without starting them."""
-    from ..orchestrator import UpOptions
+    from ..deploy.orchestrator import UpOptions
 
     orch = orchestrator(ctx.obj, tuple(services or ()))
     orch.up(UpOptions(services=tuple(services or ()), no_start=True, force_recreate=force_recreate,

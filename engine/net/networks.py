@@ -2,9 +2,13 @@
 
 A network is ``<root>/networks/<name>.json``: its bridge, subnet, gateway and
 flags, plus the addresses allocated on it, each with the container that
-holds it and the names it answers to. Every change is made under one lock
-and written atomically, so an address is never given twice. The bridge
-itself is made here too; connecting containers happens when they start.
+holds it, the names it answers to and the host ports published to it while
+the container runs. Every change is made under one lock and written
+atomically, so an address is never given twice. The bridge itself is made
+here too; connecting containers happens when they start.
+
+This module is the records only: it neither rebuilds the firewall nor starts
+the DNS daemon. ``manage.NetworkManager`` does both after a change.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import hashlib
 import ipaddress
 import os
 import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +48,21 @@ class Network:
 
     def containers(self) -> list[str]:
         return sorted({a["container"] for a in self.allocations.values()})
+
+
+@dataclass(frozen=True)
+class Published:
+    """A host port forwarded to a container's port on this network while the container runs."""
+
+    host_ip: str
+    host_port: int
+    container_port: int
+    protocol: str
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Published:
+        return cls(host_ip=str(data.get("host_ip") or ""), host_port=int(data["host_port"]),
+                   container_port=int(data["container_port"]), protocol=str(data["protocol"]))
 
 
 @dataclass(frozen=True)
@@ -116,8 +136,11 @@ class Networks:
 
     def create(self, name: str, *, subnet: str | None = None, gateway: str | None = None,
                ip_range: str | None = None, internal: bool = False,
-               labels: dict[str, str] | None = None) -> Network:
-        """Make the network and its bridge; an existing network of that name is returned as is."""
+               labels: dict[str, str] | None = None) -> tuple[Network, bool]:
+        """Make the network and its bridge; (the network, whether anything was made).
+
+        An existing network of that name is returned as is.
+        """
         if not _NAME.match(name):
             raise EngineError(f'invalid network name "{name}"')
         from . import links
@@ -125,13 +148,11 @@ class Networks:
         with self._lock():
             net = self._read(name)
             if net is not None and links.exists(net.bridge):
-                return net  # nothing to do: the firewall and DNS already know it
+                return net, False
             if net is not None:  # the record outlived its bridge (a reboot): make it again
                 links.create_bridge(net.bridge, net.gateway, net.prefixlen, f"pycompose {name}")
-            else:
-                net = self._new(name, subnet, gateway, ip_range, internal, labels)
-        self.sync()
-        return net
+                return net, True
+            return self._new(name, subnet, gateway, ip_range, internal, labels), True
 
     def _new(self, name: str, subnet: str | None, gateway: str | None, ip_range: str | None,
              internal: bool, labels: dict[str, str] | None) -> Network:
@@ -151,15 +172,6 @@ class Networks:
             links.delete(net.bridge)
             raise
         return net
-
-    def sync(self) -> None:
-        """Bring the firewall and the DNS daemon in line with the records."""
-        from . import netd
-        from .sync import apply_firewall
-
-        apply_firewall(self.root)
-        if self.list():
-            netd.ensure(self.root)
 
     def _choose_subnet(self, wanted: str | None) -> ipaddress.IPv4Network:
         taken = [ipaddress.ip_network(n.subnet) for n in self.list()]
@@ -200,7 +212,6 @@ class Networks:
                 raise Conflict(f"network {name} has containers attached: {users}")
             links.delete(net.bridge)
             os.unlink(self._path(name))
-        self.sync()
 
     def allocate(self, name: str, container: str, *, container_name: str = "", address: str | None = None,
                  names: tuple[str, ...] = ()) -> Endpoint:
@@ -235,6 +246,35 @@ class Networks:
     def _endpoint(self, net: Network, address: str) -> Endpoint:
         return Endpoint(network=net.name, bridge=net.bridge, address=address, prefixlen=net.prefixlen,
                         gateway=net.gateway, mac=mac_for(address))
+
+    def publish(self, network: str, container: str, ports: Sequence[Published]) -> None:
+        """Record the host ports forwarded to ``container`` on ``network`` (none: it stopped publishing)."""
+        with self._lock():
+            net = self._read(network)
+            if net is None:
+                return
+            allocations = {a: dict(v) for a, v in net.allocations.items()}
+            for v in allocations.values():
+                if v["container"] == container:
+                    if ports:
+                        v["published"] = [p.__dict__ for p in ports]
+                    else:
+                        v.pop("published", None)
+            if allocations != net.allocations:
+                self._write(Network(**{**net.__dict__, "allocations": allocations}))
+
+    def unpublish(self, container: str) -> None:
+        """``container`` forwards no host port any more, on any network."""
+        for net in self.list():
+            if any(v["container"] == container and v.get("published") for v in net.allocations.values()):
+                self.publish(net.name, container, [])
+
+    def published(self) -> Iterator[tuple[Network, str, Published]]:
+        """Every published port: (its network, the container's address there, the port)."""
+        for net in self.list():
+            for address, v in sorted(net.allocations.items()):
+                for p in v.get("published", ()):
+                    yield net, address, Published.from_dict(p)
 
     def release(self, container: str) -> None:
         """Give back every address ``container`` holds, on every network."""

@@ -1,7 +1,8 @@
-"""The firewall made from the records: every network's bridge, every running container's published ports.
+"""The firewall made from the network records: every network's bridge, every published port.
 
 Called whenever networks change and whenever a container with published
-ports starts or stops, so DNAT rules exist exactly while their container runs.
+ports starts or stops (the runtime records its ports on the network while
+it runs), so DNAT rules exist exactly while their container runs.
 """
 
 from __future__ import annotations
@@ -9,8 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 
-from ..runtime.spec import ContainerSpec
-from ..state import Root, locked, read_json
+from ..state import Root, locked
 from .firewall import BridgeRule, Firewall, PortRule
 from .networks import Networks
 
@@ -20,28 +20,11 @@ def table_name(root: Root) -> str:
     return root.cgroup_name.replace("-", "_")
 
 
-def port_rules(root: Root) -> list[PortRule]:
-    rules: list[PortRule] = []
-    try:
-        ids = os.listdir(root.containers)
-    except FileNotFoundError:
-        return rules
-    for cid in sorted(ids):
-        state = read_json(os.path.join(root.containers, cid, "state.json"), {}) or {}
-        if state.get("status") not in ("running", "paused", "restarting"):
-            continue
-        record = read_json(os.path.join(root.containers, cid, "container.json"))
-        if not record:
-            continue
-        spec = ContainerSpec.from_dict(record["spec"])
-        if not spec.endpoints:
-            continue
-        way_in = next((e for e in spec.endpoints if not e.internal), None)  # internal networks publish nothing
-        if way_in is None:
-            continue
-        rules += [PortRule(bridge=way_in.bridge, container_ip=way_in.address, container_port=p.container_port,
-                           host_port=p.host_port, protocol=p.protocol, host_ip=p.host_ip) for p in spec.ports]
-    return rules
+def port_rules(networks: Networks) -> list[PortRule]:
+    """DNAT rules for the ports published on non-internal networks (internal ones publish nothing)."""
+    return [PortRule(bridge=net.bridge, container_ip=address, container_port=p.container_port,
+                     host_port=p.host_port, protocol=p.protocol, host_ip=p.host_ip)
+            for net, address, p in networks.published() if not net.internal]
 
 
 FORWARD = "/proc/sys/net/ipv4/ip_forward"
@@ -55,14 +38,15 @@ def apply_firewall(root: Root) -> None:
     """
     marker = os.path.join(root.run, "ip_forward.set-by-pycompose")
     with locked(os.path.join(root.locks, "firewall.lock")):
-        networks = Networks(root).list()
+        records = Networks(root)
+        networks = records.list()
         bridges = [BridgeRule(bridge=n.bridge, subnet=n.subnet, internal=n.internal) for n in networks]
         firewall = Firewall(table_name(root))
         if any(not b.internal for b in bridges) and _read(FORWARD) == "0":
             firewall.enable_forwarding()
             with open(marker, "w"):
                 pass
-        firewall.apply(bridges, port_rules(root) if bridges else [])
+        firewall.apply(bridges, port_rules(records) if bridges else [])
         if not bridges and os.path.exists(marker):
             with contextlib.suppress(OSError):
                 with open(FORWARD, "w") as fh:

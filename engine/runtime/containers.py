@@ -122,6 +122,7 @@ class Runtime:
             return state
         if state.get("status") != "restarting" and alive(state.get("pid"), state.get("pid_starttime")):
             return state  # the container outlived its supervisor; it is still running
+        self._unpublish(cid)
         return self.records.update(
             cid, status="exited", pid=0, exit_code=state.get("exit_code"),
             finished_at=state.get("finished_at") or logfile.timestamp(),
@@ -217,6 +218,17 @@ class Runtime:
             time.sleep(0.05)
         self.cgroups.container(c.id).kill_all()
         self.records.update(c.id, status="exited", pid=0, finished_at=logfile.timestamp())
+        if c.spec.ports:
+            from ..net.sync import apply_firewall
+
+            self._unpublish(c.id)
+            apply_firewall(self.root)
+
+    def _unpublish(self, cid: str) -> None:
+        """The container runs no more: its host ports are no longer forwarded (on the next firewall sync)."""
+        from ..net.networks import Networks
+
+        Networks(self.root).unpublish(cid)
 
     def kill(self, ref: str, sig: str | int = "SIGKILL") -> None:
         c = self.get(ref)

@@ -325,7 +325,7 @@ class Supervisor(Healthchecks):
                             started_at=timestamp(), exit_code=None, error=None, oom_killed=False,
                             restart_count=sv.restart_count, supervisor_pid=os.getpid(),
                             supervisor_starttime=proc_starttime(os.getpid()), health=health)
-        self._publish(spec)
+        self._publish(cid, spec, running=True)
 
     # -- attach ------------------------------------------------------------------
 
@@ -358,13 +358,21 @@ class Supervisor(Healthchecks):
             with contextlib.suppress(KeyError, ValueError):
                 self.sel.register(master, selectors.EVENT_READ, self._output(cid, "stdout"))
 
-    def _publish(self, spec: ContainerSpec) -> None:
-        """Published ports are DNAT rules while their container runs: rebuild the firewall."""
+    def _publish(self, cid: str, spec: ContainerSpec, running: bool) -> None:
+        """Published ports are DNAT rules while their container runs: record them, rebuild the firewall."""
         if not spec.ports:
             return
+        from ..net.networks import Networks, Published
         from ..net.sync import apply_firewall
 
+        way_in = next((e for e in spec.endpoints if not e.internal), None)  # internal networks publish nothing
         try:
+            if running and way_in is not None:
+                Networks(self.root).publish(way_in.network, cid, [
+                    Published(host_ip=p.host_ip or "", host_port=p.host_port, container_port=p.container_port,
+                              protocol=p.protocol) for p in spec.ports])
+            else:
+                Networks(self.root).unpublish(cid)
             apply_firewall(self.root)
         except EngineError as exc:
             print(f"firewall update failed: {exc}", file=sys.stderr, flush=True)
@@ -421,7 +429,7 @@ class Supervisor(Healthchecks):
         self.records.update(cid, status="restarting" if restart else "exited", exit_code=code, pid=0,
                             finished_at=timestamp(), oom_killed=oom, restart_count=sv.restart_count)
         if not restart:
-            self._publish(sv.spec)
+            self._publish(cid, sv.spec, running=False)
         if restart:
             ran = time.monotonic() - sv.started
             sv.backoff = BACKOFF_START if ran > BACKOFF_RESET else min(sv.backoff * 2, BACKOFF_MAX)

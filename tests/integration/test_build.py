@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from engine.build import BuildError, build
+from engine.builder import BuildError, build
 from engine.images.store import ImageStore
 from engine.runtime.containers import Runtime, new_id
 from engine.runtime.spec import ContainerSpec, merge_env, resolve_argv

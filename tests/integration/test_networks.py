@@ -17,7 +17,7 @@ import pytest
 
 from engine.errors import Conflict
 from engine.net import ports
-from engine.net.networks import Networks
+from engine.net.manage import NetworkManager
 from engine.net.sync import table_name
 from engine.runtime.containers import Runtime, new_id
 from engine.runtime.spec import ContainerSpec, EndpointSpec, MountSpec, PortSpec
@@ -41,7 +41,7 @@ def root(tmp_path, monkeypatch):
     with open("/proc/sys/net/ipv4/ip_forward") as fh:
         forwarding = fh.read()
     yield r
-    rt, nets = Runtime(r), Networks(r)
+    rt, nets = Runtime(r), NetworkManager(r)
     for c in rt.list():
         rt.remove(c.id, force=True)
     for n in nets.list():
@@ -75,7 +75,7 @@ class Stack:
     def __init__(self, root, image):
         from engine.images.store import ImageStore
 
-        self.rt, self.nets, self.image = Runtime(root), Networks(root), image
+        self.rt, self.nets, self.image = Runtime(root), NetworkManager(root), image
         self.layers = tuple(ImageStore(root).layer_dirs(image))
 
     def container(self, name, argv, networks, *, aliases=(), address=None, ports_=(), start=True, **kw):
@@ -281,10 +281,10 @@ def test_network_cli(root, stack):
 def test_compose_networks_applied_and_port_command(root, stack, tmp_path):
     import sys
 
-    from compose.api import load
+    from compose.config.api import load
+    from compose.config.options import LoadOptions
+    from compose.deploy.netplan import apply, plan
     from compose.errors import ConfigError
-    from compose.netplan import apply, plan
-    from compose.options import LoadOptions
 
     proj = tmp_path / "shop"
     proj.mkdir()

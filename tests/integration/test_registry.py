@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from compose.imaging import UpError, effective_pull_policy
+from compose.deploy.imaging import UpError, effective_pull_policy
 from engine.errors import ArchiveError, EngineError, NotFound
 from engine.images import ImageStore, registry
 from engine.images.model import HOST_ARCH

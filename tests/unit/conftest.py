@@ -3,8 +3,8 @@ import textwrap
 
 import pytest
 
-from compose.api import load
-from compose.options import LoadOptions
+from compose.config.api import load
+from compose.config.options import LoadOptions
 
 
 class Project:

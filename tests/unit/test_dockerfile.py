@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from engine.build.dockerfile import parse, parse_duration
-from engine.build.errors import BuildError, StepError
-from engine.build.patterns import IgnoreRules, match
-from engine.build.words import expand, expand_words, split_raw
+from engine.builder.dockerfile import parse, parse_duration
+from engine.builder.errors import BuildError, StepError
+from engine.builder.patterns import IgnoreRules, match
+from engine.builder.words import expand, expand_words, split_raw
 
 # -- parsing ---------------------------------------------------------------------------------
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from compose.dotenv import parse_dotenv, read_dotenv
+from compose.config.dotenv import parse_dotenv, read_dotenv
 from compose.errors import ConfigError
 
 ENVIRONMENT = {"HOME": "/home/me", "EMPTY": "", "OPTION_A": "5"}

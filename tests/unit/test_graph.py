@@ -1,7 +1,7 @@
 import pytest
 
+from compose.config.graph import DependencyGraph
 from compose.errors import GraphError
-from compose.graph import DependencyGraph
 
 STACK = """\
 services:

@@ -4,9 +4,9 @@ from typing import Any
 
 import pytest
 
+from compose.config.interpolate import InterpolationError, interpolate_string, interpolate_tree
+from compose.config.markers import Override, Reset
 from compose.errors import ConfigError, Location
-from compose.interpolate import InterpolationError, interpolate_string, interpolate_tree
-from compose.markers import Override, Reset
 
 ENV = {
     "FOO": "first",

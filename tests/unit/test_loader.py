@@ -320,8 +320,8 @@ def test_errors_in_an_override_file_name_that_file(proj):
 # -- the cache ----------------------------------------------------------------------
 
 def test_cache_is_reused_and_invalidated_by_files_and_variables(proj, tmp_path):
-    from compose.api import load
-    from compose.options import LoadOptions
+    from compose.config.api import load
+    from compose.config.options import LoadOptions
 
     proj.write({"compose.yaml": "services:\n  web:\n    image: nginx:${TAG:-1}\n"})
     env = {"HOME": "/home/tester", "PYCOMPOSE_CACHE_DIR": str(tmp_path / "cache")}

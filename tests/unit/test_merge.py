@@ -1,7 +1,7 @@
 import pytest
 
-from compose.markers import Override, Reset
-from compose.merge import merge_files
+from compose.config.markers import Override, Reset
+from compose.config.merge import merge_files
 
 
 def svc(base, over):

@@ -1,7 +1,7 @@
 import pytest
 
+from compose.deploy.netplan import plan
 from compose.errors import ConfigErrors
-from compose.netplan import plan
 
 
 def test_names_labels_and_ipam(proj):

@@ -1,6 +1,6 @@
 import pytest
 
-from compose.syntax import check_expose, parse_port, parse_volume
+from compose.config.syntax import check_expose, parse_port, parse_volume
 
 
 def ports(spec):

@@ -5,9 +5,9 @@ from types import SimpleNamespace
 
 import pytest
 
+from compose.deploy.progress import Progress
+from compose.deploy.translate import Resolved, config_hash, spec_for
 from compose.errors import ConfigError
-from compose.progress import Progress
-from compose.translate import Resolved, config_hash, spec_for
 
 
 def image(**kw):

@@ -1,6 +1,6 @@
 import pytest
 
-from compose.units import format_duration, parse_duration, parse_size
+from compose.config.units import format_duration, parse_duration, parse_size
 
 
 @pytest.mark.parametrize("text,seconds", [

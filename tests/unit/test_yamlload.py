@@ -1,8 +1,8 @@
 import pytest
 
+from compose.config.markers import Override, Reset
+from compose.config.yamlload import parse_documents, strip_markers
 from compose.errors import ConfigError
-from compose.markers import Override, Reset
-from compose.yamlload import parse_documents, strip_markers
 
 
 def load(text):

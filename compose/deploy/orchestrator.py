@@ -18,10 +18,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..config.model import Project, Service
+from ..errors import ConfigError
 from . import labels
-from .errors import ConfigError
 from .imaging import Imaging, UpError
-from .model import Project, Service
 from .progress import Progress
 from .translate import Resolved, config_hash, container_name, spec_for
 
@@ -46,7 +46,7 @@ class UpOptions:
 class Orchestrator:
     def __init__(self, project: Project, root: Any = None, progress: Progress | None = None) -> None:
         from engine.images.store import ImageStore
-        from engine.net.networks import Networks
+        from engine.net.manage import NetworkManager
         from engine.runtime.containers import Runtime
         from engine.state import Root
         from engine.volumes import Volumes
@@ -56,7 +56,7 @@ class Orchestrator:
         self.root.ensure()
         self.rt = Runtime(self.root)
         self.images = ImageStore(self.root)
-        self.nets = Networks(self.root)
+        self.nets = NetworkManager(self.root)
         self.vols = Volumes(self.root)
         self.progress = progress or Progress("plain")
         self.imaging = Imaging(project, self.images, self.rt, self.progress)

@@ -10,9 +10,9 @@ import posixpath
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-from . import convert as cv
+from ..errors import ConfigError, Location, PathPart
+from . import coerce as cv
 from .dotenv import parse_dotenv
-from .errors import ConfigError, Location, PathPart
 from .forms import extra_hosts_to_dict, names_to_dict, scalar_str
 from .model import (
     BindOptions,

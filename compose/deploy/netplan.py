@@ -11,9 +11,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import __version__, labels
-from .errors import ConfigError, ConfigErrors
-from .model import Project
+from .. import __version__
+from ..config.model import Project
+from ..errors import ConfigError, ConfigErrors
+from . import labels
 
 
 @dataclass(frozen=True)

@@ -8,13 +8,20 @@ extending service is merged on top of it with the usual merge rules.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from .errors import ConfigError
+from ..errors import ConfigError
 from .merge import merge_values
 
 if TYPE_CHECKING:
-    from .loader import Loader
+    from .yamlload import Document
+
+
+class Loader(Protocol):
+    """What extends needs of the loader: other files, loaded as the loader loads them, and their names."""
+
+    def load_file(self, path: str, base: str, stack: tuple[str, ...] = ()) -> list[Document]: ...
+    def show(self, path: str) -> str: ...
 
 
 def _target(svc: dict[str, Any], current_file: str) -> tuple[str, str]:
@@ -62,13 +69,13 @@ class _Resolver:
         if name not in services:
             where = chain[-1] if chain else (file, name)
             raise ConfigError(
-                f'cannot extend service "{name}" in {self.loader._show(file)}: service not found',
-                file=self.loader._show(where[0]), path=("services", where[1], "extends"),
+                f'cannot extend service "{name}" in {self.loader.show(file)}: service not found',
+                file=self.loader.show(where[0]), path=("services", where[1], "extends"),
             )
         if (file, name) in chain:
             cycle = " -> ".join(n for _, n in chain[chain.index((file, name)):]) + f" -> {name}"
             raise ConfigError(f"circular reference with extends: {cycle}",
-                              file=self.loader._show(chain[0][0]), path=("services", chain[0][1], "extends"))
+                              file=self.loader.show(chain[0][0]), path=("services", chain[0][1], "extends"))
         svc = services[name]
         if not isinstance(svc, dict) or "extends" not in svc:
             return svc if isinstance(svc, dict) else {}

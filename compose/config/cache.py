@@ -11,6 +11,7 @@ owner may touch; ``PYCOMPOSE_NO_CACHE=1`` turns the cache off.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import pickle
@@ -18,7 +19,7 @@ import tempfile
 from collections.abc import Mapping
 from typing import Any
 
-from . import __version__
+from .. import __version__
 from .inputs import digest, unchanged
 from .options import Loaded, LoadOptions
 
@@ -36,13 +37,15 @@ def cache_dir(environ: Mapping[str, str]) -> str | None:
 
 
 def _code() -> str:
-    """The compose package's own files (names, sizes, mtimes): new code never reads an old entry."""
+    """The loader's own files and the schema (names, sizes, mtimes): new code never reads an old entry."""
     here = os.path.dirname(os.path.abspath(__file__))
+    schema = os.path.join(here, os.pardir, os.pardir, "schemas", "compose-spec.json")  # validate.SCHEMA_FILE
+    paths = [os.path.join(here, n) for n in sorted(os.listdir(here)) if n.endswith(".py")] + [schema]
     stamps = []
-    for name in sorted(os.listdir(here)):
-        if name.endswith(".py"):
-            st = os.stat(os.path.join(here, name))
-            stamps.append(f"{name}:{st.st_size}:{st.st_mtime_ns}")
+    for path in paths:
+        with contextlib.suppress(OSError):
+            st = os.stat(path)
+            stamps.append(f"{os.path.basename(path)}:{st.st_size}:{st.st_mtime_ns}")
     return ";".join(stamps)
 
 

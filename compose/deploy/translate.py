@@ -12,11 +12,12 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import __version__, labels
-from .errors import ConfigError
-from .model import Healthcheck as ComposeHealthcheck
-from .model import Project, Service
-from .render import service as render_service
+from .. import __version__
+from ..config.model import Healthcheck as ComposeHealthcheck
+from ..config.model import Project, Service
+from ..config.render import service as render_service
+from ..errors import ConfigError
+from . import labels
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,7 @@ def _healthcheck(svc: Service, image_config: Any) -> Any:
 def _tmpfs_entry(text: str) -> Any:
     from engine.runtime.spec import MountSpec
 
-    from .units import parse_size
+    from ..config.units import parse_size
 
     target, _, opts = text.partition(":")
     size = mode = None
@@ -201,7 +202,7 @@ def spec_for(project: Project, svc: Service, number: int, cid: str, r: Resolved,
     else:
         network = "none"
     options = dict((svc.logging.options if svc.logging else {}) or {})
-    from .units import parse_size
+    from ..config.units import parse_size
 
     kw: dict[str, Any] = dict(
         id=cid, name=name or container_name(project, svc, number), image_id=r.image_id, layers=r.layers,

@@ -13,9 +13,9 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from ..errors import ConfigError, ConfigErrors, GraphError, Location, PathPart, UsageError
 from . import discovery
 from .dotenv import parse_dotenv
-from .errors import ConfigError, ConfigErrors, GraphError, Location, PathPart, UsageError
 from .extends import apply_extends
 from .inputs import Inputs
 from .interpolate import InterpolationError, interpolate_string, interpolate_tree
@@ -95,9 +95,9 @@ class Loader:
                     raise ConfigError(f"env file {path} not found", file=path)
                 continue
             text = self.inputs.read_text(path)
-            self.dotenv.update(parse_dotenv(text, filename=self._show(path), lookup=self.lookup))
+            self.dotenv.update(parse_dotenv(text, filename=self.show(path), lookup=self.lookup))
 
-    def _show(self, path: str) -> str:
+    def show(self, path: str) -> str:
         """A path as errors show it: relative to the working directory when inside it."""
         if path == discovery.STDIN:
             return "(stdin)"
@@ -120,9 +120,9 @@ class Loader:
 
     def load_file(self, path: str, base: str, stack: tuple[str, ...] = ()) -> list[Document]:
         """Parse, interpolate, validate and resolve one file; apply its extends and include."""
-        shown = self._show(path)
+        shown = self.show(path)
         if path in stack:
-            chain = " -> ".join(self._show(s) for s in stack[stack.index(path):])
+            chain = " -> ".join(self.show(s) for s in stack[stack.index(path):])
             raise ConfigError(f"circular reference between files: {chain} -> {shown}", file=shown)
         try:
             text = self.inputs.read_text(path)
@@ -249,7 +249,7 @@ class Loader:
     def written_name(self, path: str) -> str | None:
         """The interpolated top-level ``name:`` of one file, if it has one (errors come later)."""
         try:
-            docs = parse_documents(self.inputs.read_text(path), self._show(path))
+            docs = parse_documents(self.inputs.read_text(path), self.show(path))
         except (OSError, ConfigError):
             return None
         name = None

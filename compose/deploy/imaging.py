@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from .errors import ComposeError
-from .model import Project, Service
+from ..config.model import Project, Service
+from ..errors import ComposeError
 from .progress import Progress
 
 
@@ -81,7 +81,7 @@ class Imaging:
 
     def build(self, svc: Service, *, no_cache: bool = False, quiet: bool = False) -> Any:
         """Build the service's image from its ``build`` section, tagged as ``up`` will look for it."""
-        from engine.build import build
+        from engine.builder import build
         from engine.errors import EngineError
 
         assert svc.build is not None

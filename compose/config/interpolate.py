@@ -29,8 +29,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from compose.config.markers import Override, Reset
 from compose.errors import ConfigError, Location, Path
-from compose.markers import Override, Reset
 
 Lookup = Callable[[str], str | None]
 OnUnset = Callable[[str], None]

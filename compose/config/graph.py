@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from .errors import GraphError
+from ..errors import GraphError
 from .model import Project
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from .errors import ConfigError, Location, Path, PathPart
+from ..errors import ConfigError, Location, Path, PathPart
 from .markers import Override, Reset
 
 try:

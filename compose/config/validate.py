@@ -16,12 +16,12 @@ from functools import lru_cache
 from pathlib import Path as FsPath
 from typing import Any
 
-from .errors import ConfigError, ConfigErrors, Location, PathPart
+from ..errors import ConfigError, ConfigErrors, Location, PathPart
 from .syntax import check_expose, check_volume, parse_port
 from .units import parse_duration
 from .yamlload import Positions
 
-SCHEMA_FILE = FsPath(__file__).resolve().parent.parent / "schemas" / "compose-spec.json"
+SCHEMA_FILE = FsPath(__file__).resolve().parents[2] / "schemas" / "compose-spec.json"
 
 _TYPE_NAMES = {
     "object": "a mapping", "array": "a list", "string": "a string", "integer": "an integer",

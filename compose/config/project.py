@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from . import convert as cv
-from .errors import ConfigError, ConfigErrors
+from ..errors import ConfigError, ConfigErrors
+from . import coerce as cv
 from .forms import scalar_str
 from .model import FileObject, IpamPool, Network, Project, Service, Volume
 from .normalize import Locate, Normalizer, Reader

@@ -9,16 +9,29 @@ different definition is an error.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
+from ..errors import ConfigError
 from .dotenv import parse_dotenv
-from .errors import ConfigError
 from .merge import merge_values
 from .paths import resolve
 from .yamlload import Positions
 
 if TYPE_CHECKING:
-    from .loader import Loader
+    from .inputs import Inputs
+    from .yamlload import Document
+
+
+class Loader(Protocol):
+    """What include needs of the loader: its inputs, its .env values (swapped per included project), files."""
+
+    inputs: Inputs
+    cwd: str
+    dotenv: dict[str, str]
+
+    def lookup(self, name: str) -> str | None: ...
+    def load_file(self, path: str, base: str, stack: tuple[str, ...] = ()) -> list[Document]: ...
+    def show(self, path: str) -> str: ...
 
 _KINDS = ("services", "networks", "volumes", "configs", "secrets", "models")
 
@@ -47,7 +60,7 @@ def apply_include(data: dict[str, Any], positions: Positions, loader: Loader,
             raise ConfigError.at(positions.locate(where), where, "an include entry needs a path")
         for f in files:
             if f in stack:
-                chain = " -> ".join(loader._show(s) for s in stack[stack.index(f):]) + f" -> {loader._show(f)}"
+                chain = " -> ".join(loader.show(s) for s in stack[stack.index(f):]) + f" -> {loader.show(f)}"
                 raise ConfigError.at(positions.locate(where), where, f"include cycle: {chain}")
         project_dir = resolve(str(entry["project_directory"]), here) if entry.get("project_directory") \
             else os.path.dirname(files[0])
@@ -61,7 +74,7 @@ def apply_include(data: dict[str, Any], positions: Positions, loader: Loader,
                     raise ConfigError.at(
                         positions.locate((kind, name)), (kind, name),
                         f"conflicts with the {kind[:-1]} of the same name imported from "
-                        f"{loader._show(files[0])}",
+                        f"{loader.show(files[0])}",
                     )
                 mine[name] = definition
     return out
@@ -79,9 +92,9 @@ def _load_included(loader: Loader, files: list[str], project_dir: str, entry: di
     for path in paths:
         if not loader.inputs.isfile(path):
             if required:
-                raise ConfigError(f"env file {path} not found", file=loader._show(stack[-1]))
+                raise ConfigError(f"env file {path} not found", file=loader.show(stack[-1]))
             continue
-        extra.update(parse_dotenv(loader.inputs.read_text(path), filename=loader._show(path),
+        extra.update(parse_dotenv(loader.inputs.read_text(path), filename=loader.show(path),
                                   lookup=loader.lookup))
     saved = loader.dotenv
     loader.dotenv = {**extra, **saved}

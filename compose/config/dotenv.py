@@ -23,8 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from compose.config.interpolate import InterpolationError, interpolate_string
 from compose.errors import ConfigError
-from compose.interpolate import InterpolationError, interpolate_string
 
 Lookup = Callable[[str], str | None]
 
