@@ -284,4 +284,4 @@ def dedupe_single(doc: dict[str, Any]) -> dict[str, Any]:
             return _unique(value, key) if key else value
         return value
 
-    return walk(doc, ())  # type: ignore[no-any-return]
+    return walk(doc, ())

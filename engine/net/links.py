@@ -75,7 +75,7 @@ def bridge_alias(name: str) -> str | None:
         idx = _index(ip, name)
         if idx is None:
             return None
-        return ip.get_links(idx)[0].get_attr("IFLA_IFALIAS")  # type: ignore[no-any-return]
+        return ip.get_links(idx)[0].get_attr("IFLA_IFALIAS")
 
 
 @dataclass(frozen=True)
