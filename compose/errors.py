@@ -107,3 +107,7 @@ class GraphError(ComposeError):
 
 class UsageError(ComposeError):
     """The command line asks for something impossible (unknown service, bad flag value)."""
+
+
+class UpError(ComposeError):
+    """A service could not be brought up, or a command on its containers failed; names the service and the cause."""

@@ -2,7 +2,7 @@
 
 This is the low-level command on the ``image`` sub-app; ``pycompose build``
 (the Compose command) builds a project's services. It is a thin call into
-``engine.build.build``, imported inside the command so other commands do not
+``engine.builder.build``, imported inside the command so other commands do not
 pay for it. Progress goes to stderr and the image ID to stdout, so
 ``id=$(pycompose image build -q .)`` style scripting works; errors reach
 ``main.run``, which prints them and exits 1.
@@ -25,19 +25,11 @@ def compose_build(
     build_arg: Annotated[list[str] | None, typer.Option("--build-arg", help="KEY=VAL")] = None,
 ) -> None:
     """Build or rebuild services."""
-    import dataclasses
+    from ..deploy.imaging import build_services
 
-    from .up_cmd import orchestrator
-
-    orch = orchestrator(ctx.obj, tuple(services or ()))
-    extra = _pairs(build_arg, "--build-arg", from_env=True)
-    for name in sorted(services or orch.project.services):
-        svc = orch.project.services[name]
-        if svc.build is None:
-            continue
-        if extra:
-            svc = dataclasses.replace(svc, build=dataclasses.replace(svc.build, args={**svc.build.args, **extra}))
-        orch.imaging.build(svc, no_cache=no_cache, quiet=quiet)
+    chosen = tuple(services or ())
+    build_services(ctx.obj.session(chosen), chosen, no_cache=no_cache, quiet=quiet,
+                   extra_args=_pairs(build_arg, "--build-arg", from_env=True))
 
 
 def register(app: typer.Typer) -> None:
@@ -82,7 +74,6 @@ def image_build(
     """Build an image from a Dockerfile, with pycompose's own runtime (base images must be local)."""
     from engine.builder import build
     from engine.images import ImageStore
-    from engine.runtime.containers import Runtime
     from engine.state import Root
 
     args = _pairs(build_arg, "--build-arg", from_env=True)
@@ -103,7 +94,7 @@ def image_build(
         if not quiet:
             print(line, file=sys.stderr, flush=True)
 
-    image = build(store, Runtime(root), context, dockerfile=dockerfile, dockerfile_inline=inline,
+    image = build(store, None, context, dockerfile=dockerfile, dockerfile_inline=inline,
                   tag=tags[0] if tags else None, args=args, target=target, labels=labels,
                   no_cache=no_cache, progress=progress)
     for extra in tags[1:]:

@@ -5,12 +5,15 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ..errors import UsageError
 from .context import GlobalOptions
+
+if TYPE_CHECKING:
+    from ..config.model import Project
 
 
 def register(app: typer.Typer) -> None:
@@ -57,7 +60,8 @@ def config(
         sys.stdout.write(text)
 
 
-def _render(project, fmt, services, volumes, networks, profiles, images, *, escape) -> str:  # type: ignore[no-untyped-def]
+def _render(project: Project, fmt: str, services: bool, volumes: bool, networks: bool, profiles: bool,
+            images: bool, *, escape: bool) -> str:
     if services:
         return "".join(f"{name}\n" for level in project.levels() for name in level)
     if volumes:

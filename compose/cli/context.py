@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the model is imported only by commands that load a project
     from ..config.options import Loaded, LoadOptions
+    from ..deploy.session import Session
 
 
 class Ansi(StrEnum):
@@ -55,6 +56,19 @@ class GlobalOptions:
         for warning in loaded.warnings:
             warn(warning)
         return loaded
+
+
+    def session(self, services: tuple[str, ...] = (), *, quiet: bool = False) -> Session:
+        """The project (with ``services`` named on the command line) on the engine; unknown services refused."""
+        from ..deploy.progress import Progress as ProgressWriter
+        from ..deploy.session import Session
+        from ..errors import UsageError
+
+        project = self.load(services=services).project
+        unknown = [s for s in services if s not in project.services]
+        if unknown:
+            raise UsageError("no such service: " + ", ".join(unknown))
+        return Session(project, progress=ProgressWriter("quiet" if quiet else self.progress.value))
 
 
 def warn(message: str) -> None:

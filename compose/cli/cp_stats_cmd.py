@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -32,39 +32,15 @@ def cp(
     index: Annotated[int, typer.Option("--index", help="Which replica")] = 1,
 ) -> None:
     """Copy files between a service container and the host."""
-    from engine.runtime.copy import copy_in, copy_out
-
-    from ..deploy import labels
-    from .up_cmd import orchestrator
+    from ..deploy.oneoff import copy
 
     (src_svc, src), (dst_svc, dst) = _split(source), _split(dest)
-    if bool(src_svc) == bool(dst_svc):
-        raise UsageError("copying needs exactly one side to be SERVICE:PATH")
     service = src_svc or dst_svc
-    orch = orchestrator(ctx.obj, (service,))  # type: ignore[arg-type]
-    found = [c for c in orch.of(service) if c.spec.labels.get(labels.NUMBER) == str(index)]
-    if not found:
-        raise UsageError(f"service {service} has no container number {index}")
-    if src_svc:
-        copy_out(orch.rt, found[0].id, src, dst)
-    else:
-        if not os.path.lexists(src):
-            raise UsageError(f"no such file or directory: {src}")
-        copy_in(orch.rt, found[0].id, src, dst)
-
-
-def _net_io(pid: int) -> tuple[int, int]:
-    rx = tx = 0
-    try:
-        with open(f"/proc/{pid}/net/dev") as fh:
-            for line in list(fh)[2:]:
-                name, data = line.split(":", 1)
-                if name.strip() != "lo":
-                    fields = data.split()
-                    rx, tx = rx + int(fields[0]), tx + int(fields[8])
-    except OSError:
-        pass
-    return rx, tx
+    if service is None or (src_svc and dst_svc):
+        raise UsageError("copying needs exactly one side to be SERVICE:PATH")
+    if dst_svc and not os.path.lexists(src):
+        raise UsageError(f"no such file or directory: {src}")
+    copy(ctx.obj.session((service,)), service, index, src, dst, into=bool(dst_svc))
 
 
 def _human(n: float) -> str:
@@ -82,33 +58,26 @@ def stats(
     all_: Annotated[bool, typer.Option("-a", "--all", help="Stopped containers too")] = False,
 ) -> None:
     """Display a live stream of container resource usage (from cgroups)."""
-    from ..deploy import labels
+    from ..deploy.inspect import usage
     from .ps_cmd import table
-    from .up_cmd import orchestrator
 
     opts: GlobalOptions = ctx.obj
-    orch = orchestrator(opts, tuple(services or ()))
-    chosen = [c for c in orch.containers() if (not services or c.spec.labels.get(labels.SERVICE) in services)
-              and (all_ or c.running)]
-
-    def sample() -> dict[str, Any]:
-        return {c.id: (orch.rt.cgroups.container(c.id).stats(), time.monotonic()) for c in chosen}
-
-    before = sample()
+    chosen = tuple(services or ())
+    session = opts.session(chosen)
+    containers = [c for c in session.containers(chosen or None) if all_ or c.running]
+    before = {u.id: u for u in usage(session, containers)}
     time.sleep(0.5)
     while True:
-        after = sample()
+        after = {u.id: u for u in usage(session, containers)}
         rows = [("CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "NET I/O", "PIDS")]
-        for c in chosen:
-            (s0, t0), (s1, t1) = before[c.id], after[c.id]
+        for c in containers:
+            u0, u1 = before[c.id], after[c.id]
             cpu = 0.0
-            if s0.cpu_usage_ns is not None and s1.cpu_usage_ns is not None and t1 > t0:
-                cpu = (s1.cpu_usage_ns - s0.cpu_usage_ns) / ((t1 - t0) * 1e9) * 100
-            limit = s1.memory_limit or os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-            usage = s1.memory_usage or 0
-            rx, tx = _net_io(orch.rt.get(c.id).pid) if c.running else (0, 0)
-            rows.append((c.id[:12], c.name, f"{cpu:.2f}%", f"{_human(usage)} / {_human(limit)}",
-                         f"{usage / limit * 100:.2f}%", f"{_human(rx)} / {_human(tx)}", str(s1.pids_current or 0)))
+            if u0.cpu_ns is not None and u1.cpu_ns is not None and u1.taken_at > u0.taken_at:
+                cpu = (u1.cpu_ns - u0.cpu_ns) / ((u1.taken_at - u0.taken_at) * 1e9) * 100
+            rows.append((c.id[:12], c.name, f"{cpu:.2f}%", f"{_human(u1.memory)} / {_human(u1.memory_limit)}",
+                         f"{u1.memory / u1.memory_limit * 100:.2f}%", f"{_human(u1.rx)} / {_human(u1.tx)}",
+                         str(u1.pids)))
         if not no_stream:
             print("\x1b[2J\x1b[H", end="")
         print(table(rows), end="", flush=True)

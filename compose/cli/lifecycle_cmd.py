@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from ..errors import UsageError
+from .context import GlobalOptions
 
 
 def register(app: typer.Typer) -> None:
@@ -18,61 +18,40 @@ def register(app: typer.Typer) -> None:
 
 
 Services = Annotated[list[str] | None, typer.Argument(help="Services")]
-
-
-def _chosen(ctx: typer.Context, services: list[str] | None, *, reverse: bool = False) -> tuple[Any, list[Any]]:
-    """The orchestrator and the chosen services' containers, in dependency (or stop) order."""
-    from ..deploy import labels
-    from .up_cmd import orchestrator
-
-    orch = orchestrator(ctx.obj, tuple(services or ()))
-    levels = orch.project.levels(reverse=reverse)
-    order = {s: i for i, level in enumerate(levels) for s in level}
-    chosen = [c for c in orch.containers() if not services or c.spec.labels.get(labels.SERVICE) in services]
-    chosen.sort(key=lambda c: (order.get(c.spec.labels.get(labels.SERVICE, ""), -1), c.name))
-    return orch, chosen
+Timeout = Annotated[float | None, typer.Option("-t", "--timeout", help="Seconds to wait")]
 
 
 def start(ctx: typer.Context, services: Services = None) -> None:
     """Start services."""
-    orch, chosen = _chosen(ctx, services)
-    for c in chosen:
-        if not c.running:
-            orch.progress.event("Container", c.name, "Starting")
-            orch.rt.start(c.id)
-            orch.progress.event("Container", c.name, "Started")
+    from ..deploy import lifecycle
+
+    chosen = tuple(services or ())
+    lifecycle.start(ctx.obj.session(chosen), chosen)
 
 
-def stop(ctx: typer.Context, services: Services = None,
-         timeout: Annotated[float | None, typer.Option("-t", "--timeout", help="Seconds to wait")] = None) -> None:
+def stop(ctx: typer.Context, services: Services = None, timeout: Timeout = None) -> None:
     """Stop services."""
-    orch, chosen = _chosen(ctx, services, reverse=True)
-    for c in chosen:
-        if c.running:
-            orch.progress.event("Container", c.name, "Stopping")
-            orch.rt.stop(c.id, timeout)
-            orch.progress.event("Container", c.name, "Stopped")
+    from ..deploy import lifecycle
+
+    chosen = tuple(services or ())
+    lifecycle.stop(ctx.obj.session(chosen), chosen, timeout)
 
 
-def restart(ctx: typer.Context, services: Services = None,
-            timeout: Annotated[float | None, typer.Option("-t", "--timeout", help="Seconds to wait")] = None) -> None:
+def restart(ctx: typer.Context, services: Services = None, timeout: Timeout = None) -> None:
     """Restart service containers."""
-    orch, chosen = _chosen(ctx, services)
-    for c in chosen:
-        orch.progress.event("Container", c.name, "Restarting")
-        orch.rt.stop(c.id, timeout)
-        orch.rt.start(c.id)
-        orch.progress.event("Container", c.name, "Started")
+    from ..deploy import lifecycle
+
+    chosen = tuple(services or ())
+    lifecycle.restart(ctx.obj.session(chosen), chosen, timeout)
 
 
 def kill(ctx: typer.Context, services: Services = None,
          signal: Annotated[str, typer.Option("-s", "--signal", help="Signal to send")] = "SIGKILL") -> None:
     """Force stop service containers."""
-    orch, chosen = _chosen(ctx, services, reverse=True)
-    for c in chosen:
-        if c.running:
-            orch.rt.kill(c.id, signal)
-            orch.progress.event("Container", c.name, "Killed")
+    from ..deploy import lifecycle
+
+    chosen = tuple(services or ())
+    lifecycle.kill(ctx.obj.session(chosen), chosen, signal)
 
 
 def rm(ctx: typer.Context, services: Services = None,
@@ -80,59 +59,50 @@ def rm(ctx: typer.Context, services: Services = None,
        stop_first: Annotated[bool, typer.Option("-s", "--stop", help="Stop the containers first")] = False,
        volumes: Annotated[bool, typer.Option("-v", "--volumes", help="Remove anonymous volumes too")] = False) -> None:
     """Remove stopped service containers."""
-    orch, chosen = _chosen(ctx, services, reverse=True)
+    from ..deploy import lifecycle
+
+    chosen = tuple(services or ())
+    session = ctx.obj.session(chosen)
     if stop_first:
-        for c in chosen:
-            if c.running:
-                orch.rt.stop(c.id)
-        chosen = [orch.rt.get(c.id) for c in chosen]
-    stopped = [c for c in chosen if not c.running]
+        lifecycle.stop(session, chosen)
+    stopped = lifecycle.stopped(session, chosen)
     if not stopped:
-        orch.progress.message("No stopped containers")
+        session.progress.message("No stopped containers")
         return
     if not force:
-        orch.progress.message("Going to remove " + ", ".join(c.name for c in stopped))
+        session.progress.message("Going to remove " + ", ".join(c.name for c in stopped))
         if not typer.confirm("Are you sure?", default=False):
             raise typer.Exit(1)
-    for c in stopped:
-        orch.remove_container(c, None)
+    lifecycle.remove(session, stopped, volumes=volumes)
 
 
 def pause(ctx: typer.Context, services: Services = None) -> None:
     """Pause services (freezer cgroup)."""
-    orch, chosen = _chosen(ctx, services)
-    for c in chosen:
-        if c.status == "running":
-            orch.rt.pause(c.id)
-            orch.progress.event("Container", c.name, "Paused")
+    from ..deploy import lifecycle
+
+    chosen = tuple(services or ())
+    lifecycle.pause(ctx.obj.session(chosen), chosen)
 
 
 def unpause(ctx: typer.Context, services: Services = None) -> None:
     """Unpause services."""
-    orch, chosen = _chosen(ctx, services)
-    for c in chosen:
-        if c.status == "paused":
-            orch.rt.unpause(c.id)
-            orch.progress.event("Container", c.name, "Unpaused")
+    from ..deploy import lifecycle
+
+    chosen = tuple(services or ())
+    lifecycle.unpause(ctx.obj.session(chosen), chosen)
 
 
 def wait(ctx: typer.Context, services: Annotated[list[str], typer.Argument(help="Services")],
          down_project: Annotated[bool, typer.Option("--down-project", help="Remove the project when one exits")] = False) -> None:
     """Block until the first service container stops; print its exit code."""
-    import time
+    from ..deploy import lifecycle
 
-    orch, chosen = _chosen(ctx, services)
-    if not chosen:
-        raise UsageError("no containers to wait for")
-    while True:
-        done = [orch.rt.get(c.id) for c in chosen if not orch.rt.get(c.id).running]
-        if done:
-            print(done[0].exit_code)
-            break
-        time.sleep(0.1)
+    session = ctx.obj.session(tuple(services))
+    done = lifecycle.wait(session, tuple(services))
+    print(done.exit_code)
     if down_project:
-        orch.down()
-    raise typer.Exit(int(done[0].exit_code or 0))
+        lifecycle.down(session)
+    raise typer.Exit(int(done.exit_code or 0))
 
 
 def exec_(
@@ -150,22 +120,15 @@ def exec_(
     """Execute a command in a running container."""
     import sys
 
-    from engine.runtime.exec import ExecOptions, exec_container
+    from ..deploy.oneoff import ExecRequest, exec_
 
-    from ..deploy import labels
-
-    orch, chosen = _chosen(ctx, [service])
-    target = [c for c in chosen if c.spec.labels.get(labels.NUMBER) == str(index)]
-    if not target:
-        raise UsageError(f"service {service} has no container number {index}")
-    if target[0].status != "running":
-        raise UsageError(f"service {service} is not running")
+    opts: GlobalOptions = ctx.obj
     variables = {}
     for item in env or []:
         key, sep, value = item.partition("=")
-        variables[key] = value if sep else (ctx.obj.environ.get(key) or "")
+        variables[key] = value if sep else (opts.environ.get(key) or "")
     tty = not no_tty and sys.stdin.isatty() and sys.stdout.isatty()
-    code = exec_container(orch.rt, target[0].id, ExecOptions(
-        argv=command, env=variables, user=user, working_dir=workdir, tty=tty, interactive=tty,
-        privileged=privileged, detach=detach))
+    code = exec_(opts.session((service,)), ExecRequest(
+        service=service, command=tuple(command), index=index, env=variables, user=user, workdir=workdir,
+        tty=tty, privileged=privileged, detach=detach))
     raise typer.Exit(code)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from engine.net.manage import NetworkManager
 
 network_app = typer.Typer(help="Manage networks", no_args_is_help=True)
 
@@ -14,7 +17,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(network_app, name="network")
 
 
-def _store():  # type: ignore[no-untyped-def]
+def _store() -> NetworkManager:
     from engine.net.manage import NetworkManager
     from engine.state import Root
 

@@ -6,9 +6,6 @@ from typing import Annotated
 
 import typer
 
-from ..errors import UsageError
-from .context import GlobalOptions
-
 
 def register(app: typer.Typer) -> None:
     app.command("port")(port)
@@ -22,23 +19,6 @@ def port(
     index: Annotated[int, typer.Option("--index", help="Which replica (1 for the first)")] = 1,
 ) -> None:
     """Print the public port for a port binding."""
-    from engine.runtime.containers import Runtime
-    from engine.state import Root
+    from ..deploy.inspect import port as published
 
-    from ..deploy import labels
-
-    opts: GlobalOptions = ctx.obj
-    project = opts.load(services=(service,)).project
-    if service not in project.services:
-        raise UsageError(f"no such service: {service}")
-    for c in Runtime(Root.from_env()).list():
-        tags = c.spec.labels
-        if (tags.get(labels.PROJECT), tags.get(labels.SERVICE), tags.get(labels.NUMBER)) != \
-                (project.name, service, str(index)):
-            continue
-        for p in c.spec.ports:
-            if p.container_port == private_port and p.protocol == protocol:
-                print(f"{p.host_ip or '0.0.0.0'}:{p.host_port}")
-                return
-        raise UsageError(f"no port {private_port}/{protocol} published for container {c.name}")
-    raise UsageError(f"service {service} has no container number {index}")
+    print(published(ctx.obj.session((service,)), service, private_port, protocol, index))

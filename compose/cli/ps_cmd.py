@@ -1,11 +1,10 @@
-"""``pycompose ps``, ``ls``, ``top`` and ``images``."""
+"""``pycompose ps``, ``ls``, ``top`` and ``images``: rendering what ``deploy.inspect`` finds."""
 
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -22,36 +21,6 @@ def table(rows: Sequence[Sequence[str]]) -> str:
     return "\n".join("   ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows) + "\n"
 
 
-def _ago(stamp: str | None) -> str:
-    from engine.runtime.logs import parse_timestamp
-
-    if not stamp:
-        return ""
-    secs = max(0, time.time() - parse_timestamp(stamp))
-    for size, unit in ((86400, "day"), (3600, "hour"), (60, "minute")):
-        if secs >= size:
-            n = int(secs // size)
-            return f"{n} {unit}{'s' if n > 1 else ''} ago"
-    return f"{int(secs)} seconds ago"
-
-
-def status_text(rt: Any, c: Any) -> str:
-    """Docker's wording: ``Up 5 minutes (healthy)``, ``Exited (0) 2 minutes ago``."""
-    if c.status in ("running", "paused"):
-        health = rt.health(c.id)
-        up = _ago(c.started_at).replace(" ago", "")
-        return f"Up {up}" + (" (Paused)" if c.status == "paused" else "") + (f" ({health})" if health else "")
-    if c.status == "restarting":
-        return f"Restarting ({c.exit_code})"
-    if c.status == "exited":
-        return f"Exited ({c.exit_code if c.exit_code is not None else 'unknown'}) {_ago(c.finished_at)}"
-    return "Created"
-
-
-def ports_text(c: Any) -> str:
-    return ", ".join(f"{p.host_ip or '0.0.0.0'}:{p.host_port}->{p.container_port}/{p.protocol}" for p in c.spec.ports)
-
-
 def ps(
     ctx: typer.Context,
     services: Annotated[list[str] | None, typer.Argument(help="Services")] = None,
@@ -63,48 +32,34 @@ def ps(
     filter_: Annotated[str | None, typer.Option("--filter", help="status=... (the only filter Compose has)")] = None,
 ) -> None:
     """List containers."""
-    from ..deploy import labels
-    from .up_cmd import orchestrator
+    from ..deploy import inspect
 
-    orch = orchestrator(ctx.obj, tuple(services or ()))
-    wanted = set(status or ())
+    chosen = tuple(services or ())
+    wanted = list(status or ())
     if filter_:
         key, _, value = filter_.partition("=")
         if key == "status":
-            wanted.add(value)
-    rows = []
-    for c in orch.containers() + orch.containers(oneoff=True):
-        service = c.spec.labels.get(labels.SERVICE, "")
-        if services and service not in services:
-            continue
-        if wanted and c.status not in wanted:
-            continue
-        if not all_ and not wanted and c.status not in ("running", "paused", "restarting"):
-            continue
-        rows.append((c, service))
+            wanted.append(value)
+    rows = inspect.ps(ctx.obj.session(chosen), chosen, all_=all_, statuses=wanted)
     if list_services:
-        print("\n".join(sorted({s for _, s in rows})))
+        print("\n".join(sorted({r.service for r in rows})))
         return
     if quiet:
-        print("\n".join(c.id for c, _ in rows))
+        print("\n".join(r.id for r in rows))
         return
     if fmt == "json":
-        for c, service in rows:
+        for r in rows:
             print(json.dumps({
-                "ID": c.id, "Name": c.name, "Image": c.spec.labels.get("com.docker.compose.image") or c.spec.image_id,
-                "Command": " ".join(c.spec.argv), "Project": orch.project.name, "Service": service,
-                "State": c.status, "Health": orch.rt.health(c.id) or "", "ExitCode": c.exit_code or 0,
-                "Publishers": [{"URL": p.host_ip or "0.0.0.0", "TargetPort": p.container_port,
-                                "PublishedPort": p.host_port, "Protocol": p.protocol} for p in c.spec.ports],
-                "Status": status_text(orch.rt, c)}))
+                "ID": r.id, "Name": r.name, "Image": r.image, "Command": r.command, "Project": r.project,
+                "Service": r.service, "State": r.state, "Health": r.health, "ExitCode": r.exit_code,
+                "Publishers": [{"URL": p.url, "TargetPort": p.target_port, "PublishedPort": p.published_port,
+                                "Protocol": p.protocol} for p in r.publishers],
+                "Status": r.status}))
         return
     out = [("NAME", "IMAGE", "COMMAND", "SERVICE", "CREATED", "STATUS", "PORTS")]
-    for c, service in rows:
-        svc = orch.project.services.get(service)
-        image = svc.image_name(orch.project.name) if svc else c.spec.image_id[:19]
-        command = " ".join(c.spec.argv)
-        out.append((c.name, image, f'"{command[:20]}…"' if len(command) > 20 else f'"{command}"', service,
-                    _ago(c.created), status_text(orch.rt, c), ports_text(c)))
+    for r in rows:
+        command = f'"{r.command[:20]}…"' if len(r.command) > 20 else f'"{r.command}"'
+        out.append((r.name, r.image, command, r.service, r.created, r.status, r.ports))
     print(table(out), end="")
 
 
@@ -114,80 +69,41 @@ def ls(
     fmt: Annotated[str, typer.Option("--format", help="table or json")] = "table",
 ) -> None:
     """List running compose projects (every project on this host)."""
-    from engine.runtime.containers import Runtime
     from engine.state import Root
 
-    from ..deploy import labels
+    from ..deploy.inspect import projects
 
-    projects: dict[str, dict[str, Any]] = {}
-    for c in Runtime(Root.from_env()).list():
-        name = c.spec.labels.get(labels.PROJECT)
-        if not name:
-            continue
-        p = projects.setdefault(name, {"states": {}, "files": c.spec.labels.get(labels.CONFIG_FILES, "")})
-        p["states"][c.status] = p["states"].get(c.status, 0) + 1
-    items = [(n, p) for n, p in sorted(projects.items()) if all_ or p["states"].get("running")]
+    items = [p for p in projects(Root.from_env()) if all_ or p.running]
     if quiet:
-        print("\n".join(n for n, _ in items))
+        print("\n".join(p.name for p in items))
         return
-    summary = [(n, ", ".join(f"{s}({k})" for s, k in sorted(p["states"].items())), p["files"]) for n, p in items]
     if fmt == "json":
-        print(json.dumps([{"Name": n, "Status": s, "ConfigFiles": f} for n, s, f in summary]))
+        print(json.dumps([{"Name": p.name, "Status": p.status, "ConfigFiles": p.config_files} for p in items]))
         return
-    print(table([("NAME", "STATUS", "CONFIG FILES"), *summary]), end="")
+    print(table([("NAME", "STATUS", "CONFIG FILES"), *((p.name, p.status, p.config_files) for p in items)]), end="")
 
 
 def top(ctx: typer.Context, services: Annotated[list[str] | None, typer.Argument(help="Services")] = None) -> None:
     """Display the running processes of each container."""
-    from ..deploy import labels
-    from .up_cmd import orchestrator
+    from ..deploy import inspect
 
-    orch = orchestrator(ctx.obj, tuple(services or ()))
-    for c in orch.containers():
-        if services and c.spec.labels.get(labels.SERVICE) not in services or c.status != "running":
-            continue
-        rows: list[tuple[str, ...]] = [("UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD")]
-        for pid in sorted(orch.rt.cgroups.container(c.id).pids()):
-            rows.append(_proc_row(pid))
-        print(c.name)
-        print(table(rows))
-
-
-def _proc_row(pid: int) -> tuple[str, ...]:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            stat = fh.read()
-        with open(f"/proc/{pid}/cmdline", "rb") as fh:
-            cmd = fh.read().replace(b"\0", b" ").decode(errors="replace").strip()
-        with open(f"/proc/{pid}/status") as fh:
-            uid = next(line.split()[1] for line in fh if line.startswith("Uid:"))
-    except OSError:
-        return (str(pid), "", "", "", "", "", "", "")
-    fields = stat[stat.rindex(b")") + 2:].split()
-    ticks = (int(fields[11]) + int(fields[12])) // 100
-    return (uid, str(pid), fields[1].decode(), "0", "", "?", f"{ticks // 3600:02}:{ticks // 60 % 60:02}:{ticks % 60:02}",
-            cmd)
+    chosen = tuple(services or ())
+    for name, procs in inspect.top(ctx.obj.session(chosen), chosen):
+        print(name)
+        print(table([("UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"), *procs]))
 
 
 def images(ctx: typer.Context, services: Annotated[list[str] | None, typer.Argument(help="Services")] = None,
            quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Only IDs")] = False) -> None:
     """List images used by the created containers."""
-    from ..deploy import labels
-    from .up_cmd import orchestrator
+    from ..deploy import inspect
 
-    orch = orchestrator(ctx.obj, tuple(services or ()))
+    chosen = tuple(services or ())
+    found = inspect.images(ctx.obj.session(chosen), chosen)
+    if quiet:
+        for row in found:
+            print(row.id)
+        return
     rows = [("CONTAINER", "REPOSITORY", "TAG", "IMAGE ID", "SIZE")]
-    for c in orch.containers():
-        if services and c.spec.labels.get(labels.SERVICE) not in services:
-            continue
-        try:
-            image = orch.images.get(c.spec.image_id)
-        except Exception:  # noqa: BLE001 - the image may be gone
-            continue
-        if quiet:
-            print(image.id)
-            continue
-        repo, _, tag = (image.refs[0] if image.refs else "<none>:<none>").rpartition(":")
-        rows.append((c.name, repo, tag, image.id.split(":")[1][:12], f"{image.size / 1e6:.1f}MB"))
-    if not quiet:
-        print(table(rows), end="")
+    rows += [(r.container, r.repository, r.tag, r.id.split(":")[1][:12], f"{r.size / 1e6:.1f}MB") for r in found]
+    print(table(rows), end="")

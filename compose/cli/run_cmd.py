@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
-import os
-import time
-from typing import Annotated, Any
+import sys
+from typing import Annotated
 
 import typer
 
-from ..errors import UsageError
 from .context import GlobalOptions
 
 
@@ -45,103 +42,17 @@ def run(
     label: Annotated[list[str] | None, typer.Option("-l", "--label", help="Add a label")] = None,
 ) -> None:
     """Run a one-off command on a service."""
-    from ..config import syntax
-    from ..deploy.orchestrator import UpOptions
-    from ..deploy.translate import spec_for
-    from .up_cmd import orchestrator
+    from ..deploy.oneoff import RunRequest
+    from ..deploy.oneoff import run as run_one_off
 
     opts: GlobalOptions = ctx.obj
-    orch = orchestrator(opts, (service,))
-    svc = orch.project.services[service]
-    deps = sorted(orch.project.requires.get(service, frozenset()))
-    if deps and not no_deps:
-        orch.up(UpOptions(services=tuple(deps)))
-    changes: dict[str, Any] = {}
-    if command:
-        changes["command"] = tuple(command)
-    if entrypoint is not None:
-        changes["entrypoint"] = tuple(entrypoint.split()) if entrypoint else ()
-    if env:
-        changes["environment"] = {**svc.environment, **_env(env, opts.environ)}
-    if user:
-        changes["user"] = user
-    if workdir:
-        changes["working_dir"] = workdir
-    try:
-        if publish:
-            changes["ports"] = tuple(p for spec in publish for p in syntax.parse_port(spec))
-        elif not service_ports:
-            changes["ports"] = ()
-        if volume:
-            mounts = [syntax.parse_volume(v) for v in volume]
-            mounts = [dataclasses.replace(m, source=os.path.abspath(m.source))
-                      if m.type == "bind" and m.source else m for m in mounts]
-            changes["volumes"] = svc.volumes + tuple(mounts)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    if label:
-        changes["labels"] = {**svc.labels, **dict(item.partition("=")[::2] for item in label)}
-    one = dataclasses.replace(svc, restart=None, **changes)
-    import sys
-
-    from engine.errors import EngineError
-    from engine.runtime.containers import new_id
-
     tty = not no_tty and not detach and sys.stdin.isatty() and sys.stdout.isatty()
-    cid = new_id()
-    container = name or f"{orch.project.name}-{service}-run-{cid[:12]}"
-    image = orch.imaging.get(one)
-    orch.ensure_networks([one])
-    orch.ensure_volumes([one])
-    try:
-        resolved = orch.resolve(one, cid, container, image)
-        spec = spec_for(orch.project, one, 1, cid, resolved, name=container, oneoff=True,
-                        overrides={"tty": tty, "stdin_open": tty})
-        orch.rt.create(spec)
-        orch.rt.start(cid)
-    except EngineError as exc:
-        orch.nets.release(cid)
-        if rm:
-            import contextlib
-
-            with contextlib.suppress(EngineError):
-                orch.rt.remove(cid, force=True)
-        raise UsageError(f"service {service}: {exc}") from None
-    if detach:
+    cid, code = run_one_off(opts.session((service,)), RunRequest(
+        service=service, command=tuple(command or ()), entrypoint=entrypoint, env=_env(env, opts.environ),
+        user=user, workdir=workdir, publish=tuple(publish or ()), service_ports=service_ports,
+        volumes=tuple(volume or ()), labels=dict(item.partition("=")[::2] for item in label or ()), name=name,
+        no_deps=no_deps, detach=detach, remove=rm, tty=tty))
+    if code is None:
         print(cid)
         return
-    code = _interact(orch, cid) if tty else _follow(orch, cid)
-    if rm:
-        orch.remove_container(orch.rt.get(cid), 0, quiet=True)
     raise typer.Exit(code)
-
-
-def _interact(orch: Any, cid: str) -> int:
-    """Relay our terminal to the container's until it exits; its exit code."""
-    from engine.runtime.exec import relay_terminal
-
-    master, hold = orch.rt.attach(cid)
-    try:
-        relay_terminal(master)
-    finally:
-        hold.close()
-    orch.rt.wait(cid)
-    return int(orch.rt.get(cid).exit_code or 0)
-
-
-def _follow(orch: Any, cid: str) -> int:
-    """Print the one-off container's output as it comes; its exit code."""
-    import sys
-
-    from .logs_cmd import LogFollower
-
-    follower = LogFollower(orch.rt, [orch.rt.get(cid)], color=False, tail=None, timestamps=False, prefix=False)
-    try:
-        while orch.rt.get(cid).running:
-            follower.poll()
-            time.sleep(0.05)
-    except KeyboardInterrupt:
-        orch.rt.stop(cid, 0)
-    follower.poll()
-    sys.stdout.flush()
-    return int(orch.rt.get(cid).exit_code or 0)

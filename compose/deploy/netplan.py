@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from .. import __version__
 from ..config.model import Project
 from ..errors import ConfigError, ConfigErrors
 from . import labels
+
+if TYPE_CHECKING:
+    from engine.net.networks import Networks
 
 
 @dataclass(frozen=True)
@@ -58,10 +61,11 @@ def plan(project: Project, keys: Iterable[str] | None = None) -> list[NetworkReq
     return out
 
 
-def apply(requests: Iterable[NetworkRequest], networks: Any) -> None:
-    """Create the networks (``networks`` is the engine's ``Networks``); external ones must exist."""
+def apply(requests: Iterable[NetworkRequest], networks: Networks) -> list[str]:
+    """Create the networks; external ones must exist. The names of the networks made just now."""
     from engine.errors import NotFound
 
+    made = []
     for req in requests:
         if req.external:
             try:
@@ -71,5 +75,8 @@ def apply(requests: Iterable[NetworkRequest], networks: Any) -> None:
                                   f'create it first (pycompose network ls lists the ones there are)',
                                   path=("networks", req.key)) from None
             continue
-        networks.create(req.name, subnet=req.subnet, gateway=req.gateway, ip_range=req.ip_range,
-                        internal=req.internal, labels=req.labels)
+        _, new = networks.create(req.name, subnet=req.subnet, gateway=req.gateway, ip_range=req.ip_range,
+                                 internal=req.internal, labels=req.labels)
+        if new:
+            made.append(req.name)
+    return made

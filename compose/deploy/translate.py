@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from .. import __version__
 from ..config.model import Healthcheck as ComposeHealthcheck
@@ -19,21 +19,26 @@ from ..config.render import service as render_service
 from ..errors import ConfigError
 from . import labels
 
+if TYPE_CHECKING:  # the engine's types; translation itself imports them when it runs
+    from engine.images.model import HealthConfig, ImageConfig
+    from engine.runtime.limits import Limits
+    from engine.runtime.spec import ContainerSpec, EndpointSpec, Healthcheck, MountSpec, PortSpec
+
 
 @dataclass(frozen=True)
 class Resolved:
     """What the engine told us, for one container."""
 
     image_id: str
-    image_config: Any  # engine.images.model.ImageConfig
+    image_config: ImageConfig
     layers: tuple[str, ...]
-    endpoints: tuple[Any, ...] = ()  # engine EndpointSpec, in the service's network order
+    endpoints: tuple[EndpointSpec, ...] = ()  # in the service's network order
     volume_paths: dict[str, str] = field(default_factory=dict)  # named volume key -> its folder
     anonymous: dict[str, str] = field(default_factory=dict)  # target -> folder of its anonymous volume
     fresh_volumes: frozenset[str] = frozenset()  # volume keys created just now (copied up from the image)
     peers: dict[str, str] = field(default_factory=dict)  # service or container name -> container id
     host_ports: dict[tuple[int, str, int], int] = field(default_factory=dict)  # (target, proto, i) -> host port
-    inherited: tuple[Any, ...] = ()  # MountSpecs taken from other containers (volumes_from)
+    inherited: tuple[MountSpec, ...] = ()  # taken from other containers (volumes_from)
 
 
 def container_name(project: Project, svc: Service, number: int) -> str:
@@ -76,11 +81,11 @@ def _namespace(svc: Service, key: str, value: str | None, peers: dict[str, str])
     raise ConfigError(f'unsupported {key} "{value}"', path=("services", svc.name, key))
 
 
-def _healthcheck(svc: Service, image_config: Any) -> Any:
+def _healthcheck(svc: Service, image_config: ImageConfig) -> Healthcheck | None:
     from engine.runtime.spec import Healthcheck
 
     hc: ComposeHealthcheck | None = svc.healthcheck
-    image_hc = getattr(image_config, "healthcheck", None)
+    image_hc: HealthConfig | None = image_config.healthcheck
     test = hc.test if hc and hc.test else (tuple(image_hc.test) if image_hc and image_hc.test else None)
     if (hc and hc.disabled) or not test or test[0] == "NONE":
         return None
@@ -91,13 +96,13 @@ def _healthcheck(svc: Service, image_config: Any) -> Any:
         return float(mine if mine is not None else theirs if theirs is not None else default)
 
     retries = (hc.retries if hc and hc.retries is not None else
-               image_hc.retries if image_hc and getattr(image_hc, "retries", None) else 3)
+               image_hc.retries if image_hc and image_hc.retries else 3)
     return Healthcheck(test=tuple(test), interval=pick("interval", 30), timeout=pick("timeout", 30),
                        retries=int(retries), start_period=pick("start_period", 0),
                        start_interval=pick("start_interval", 5))
 
 
-def _tmpfs_entry(text: str) -> Any:
+def _tmpfs_entry(text: str) -> MountSpec:
     from engine.runtime.spec import MountSpec
 
     from ..config.units import parse_size
@@ -113,7 +118,7 @@ def _tmpfs_entry(text: str) -> Any:
     return MountSpec(type="tmpfs", target=target, tmpfs_size=size, tmpfs_mode=mode)
 
 
-def _mounts(svc: Service, r: Resolved) -> tuple[Any, ...]:
+def _mounts(svc: Service, r: Resolved) -> tuple[MountSpec, ...]:
     from engine.runtime.spec import MountSpec
 
     out = []
@@ -144,7 +149,7 @@ def _mounts(svc: Service, r: Resolved) -> tuple[Any, ...]:
     return tuple(out)
 
 
-def _ports(svc: Service, r: Resolved) -> tuple[Any, ...]:
+def _ports(svc: Service, r: Resolved) -> tuple[PortSpec, ...]:
     from engine.runtime.spec import PortSpec
 
     out = []
@@ -157,8 +162,8 @@ def _ports(svc: Service, r: Resolved) -> tuple[Any, ...]:
     return tuple(out)
 
 
-def _limits(svc: Service) -> Any:
-    from engine.runtime.cgroups import Limits
+def _limits(svc: Service) -> Limits:
+    from engine.runtime.limits import Limits
 
     lim = svc.deploy.resources_limits if svc.deploy else None
     res = svc.deploy.resources_reservations if svc.deploy else None
@@ -184,13 +189,15 @@ def container_labels(project: Project, svc: Service, number: int, digest: str, o
 
 
 def spec_for(project: Project, svc: Service, number: int, cid: str, r: Resolved, *,
-             name: str | None = None, oneoff: bool = False, overrides: dict[str, Any] | None = None) -> Any:
-    """The ContainerSpec of container ``number`` of ``svc``."""
+             name: str | None = None, oneoff: bool = False, tty: bool | None = None,
+             stdin_open: bool | None = None) -> ContainerSpec:
+    """The ContainerSpec of container ``number`` of ``svc`` (``tty``/``stdin_open`` override the service's)."""
     from engine.runtime.spec import ContainerSpec, Device, merge_env, resolve_argv
 
     img = r.image_config
     hostname = svc.hostname or cid[:12]
-    argv = resolve_argv(img.entrypoint, img.cmd,
+    argv = resolve_argv(list(img.entrypoint) if img.entrypoint is not None else None,
+                        list(img.cmd) if img.cmd is not None else None,
                         list(svc.entrypoint) if svc.entrypoint is not None else None,
                         list(svc.command) if svc.command is not None else None)
     if svc.network_mode in (None, "bridge") and svc.networks:
@@ -204,7 +211,7 @@ def spec_for(project: Project, svc: Service, number: int, cid: str, r: Resolved,
     options = dict((svc.logging.options if svc.logging else {}) or {})
     from ..config.units import parse_size
 
-    kw: dict[str, Any] = dict(
+    return ContainerSpec(
         id=cid, name=name or container_name(project, svc, number), image_id=r.image_id, layers=r.layers,
         argv=tuple(argv), env=tuple(merge_env(list(img.env), dict(svc.environment), hostname)),
         working_dir=svc.working_dir or img.working_dir or "/", user=svc.user or img.user or None,
@@ -221,7 +228,8 @@ def spec_for(project: Project, svc: Service, number: int, cid: str, r: Resolved,
         uts="host" if svc.uts == "host" else "private",
         init=bool(svc.init), stop_signal=svc.stop_signal or img.stop_signal or "SIGTERM",
         stop_timeout=svc.stop_grace_period if svc.stop_grace_period is not None else 10.0,
-        restart=_restart(svc), tty=bool(svc.tty), stdin_open=bool(svc.stdin_open),
+        restart=_restart(svc), tty=bool(svc.tty) if tty is None else tty,
+        stdin_open=bool(svc.stdin_open) if stdin_open is None else stdin_open,
         labels=container_labels(project, svc, number, config_hash(svc), oneoff),
         hosts=tuple((h, ip) for h, ips in svc.extra_hosts.items() for ip in ips),
         dns=svc.dns, dns_search=svc.dns_search, dns_options=svc.dns_opt,
@@ -229,5 +237,3 @@ def spec_for(project: Project, svc: Service, number: int, cid: str, r: Resolved,
         log_max_files=int(str(options["max-file"])) if options.get("max-file") else 3,
         healthcheck=_healthcheck(svc, img),
     )
-    kw.update(overrides or {})
-    return ContainerSpec(**kw)

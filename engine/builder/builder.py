@@ -49,7 +49,7 @@ _PLATFORM_ARGS = {"TARGETPLATFORM": f"linux/{HOST_ARCH}", "TARGETOS": "linux", "
 _DOCKERFILE_LIMIT = 8 << 20
 
 
-def build(store: ImageStore, runtime: Runtime, context: str, *, dockerfile: str = "Dockerfile",
+def build(store: ImageStore, runtime: Runtime | None, context: str, *, dockerfile: str = "Dockerfile",
           dockerfile_inline: str | None = None, tag: str | None = None,
           args: Mapping[str, str | None] = _NONE, target: str | None = None,
           labels: Mapping[str, str] = _NONE, no_cache: bool = False,
@@ -76,7 +76,7 @@ def build(store: ImageStore, runtime: Runtime, context: str, *, dockerfile: str 
         os.makedirs(tmp_root, mode=0o700, exist_ok=True)
         tmp = tempfile.mkdtemp(dir=tmp_root, prefix="build-")
         try:
-            builder = _Builder(store, runtime, parsed, ctx, dict(args), no_cache, progress, tmp)
+            builder = _Builder(store, runtime or Runtime(store.root), parsed, ctx, dict(args), no_cache, progress, tmp)
             return builder.build(target, tag, dict(labels))
         finally:
             shutil.rmtree(tmp, ignore_errors=True)

@@ -25,7 +25,8 @@ from pathlib import Path
 
 import pytest
 
-from compose.deploy.imaging import UpError, effective_pull_policy
+from compose.deploy.imaging import effective_pull_policy
+from compose.errors import UpError
 from engine.errors import ArchiveError, EngineError, NotFound
 from engine.images import ImageStore, registry
 from engine.images.model import HOST_ARCH

@@ -1,0 +1,171 @@
+"""Commands on a project's existing containers: start, stop, restart, kill, pause, unpause, rm, wait, down.
+
+Each changes containers under the project's lock, in dependency order
+(dependencies first to start, dependents first to stop), the containers of
+one dependency level in parallel. ``start`` and ``restart`` wait for each
+service's ``depends_on`` conditions, as ``up`` does.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
+
+from ..errors import UsageError
+from . import labels
+from .session import service_of
+from .steps import await_dependencies, remove_container, start_container
+
+if TYPE_CHECKING:
+    from engine.runtime.containers import Container
+
+    from .session import Session
+
+
+def _by_level(session: Session, containers: Iterable[Container], *, reverse: bool) -> list[list[Container]]:
+    """``containers`` grouped by dependency level (stop order with ``reverse``); unknown services last."""
+    chosen = list(containers)
+    groups = [[c for c in chosen if service_of(c) in level] for level in session.project.levels(reverse=reverse)]
+    known = {s for level in session.project.levels() for s in level}
+    groups.append([c for c in chosen if service_of(c) not in known])
+    return [sorted(g, key=lambda c: c.name) for g in groups if g]
+
+
+def _each(containers: Sequence[Container], fn: Callable[[Container], None]) -> None:
+    """``fn`` on every container at once; the first failure is raised once all are done."""
+    if not containers:
+        return
+    with ThreadPoolExecutor(max_workers=min(8, len(containers))) as pool:
+        futures = [pool.submit(fn, c) for c in containers]
+        errors = [e for e in (f.exception() for f in futures) if e is not None]
+    if errors:
+        raise errors[0]
+
+
+def start(session: Session, services: Sequence[str] = ()) -> None:
+    """Start the stopped containers of ``services`` (all when empty), each service once its dependencies hold."""
+    with session.lock():
+        for group in _by_level(session, session.containers(services or None), reverse=False):
+            for svc in sorted({service_of(c) for c in group}):
+                if svc in session.project.services:
+                    await_dependencies(session, session.project.services[svc])
+
+            def one(c: Container) -> None:
+                if not c.running:
+                    session.progress.event("Container", c.name, "Starting")
+                    start_container(session, service_of(c), c)
+                    session.progress.event("Container", c.name, "Started")
+            _each(group, one)
+        session.changed()
+
+
+def stop(session: Session, services: Sequence[str] = (), timeout: float | None = None) -> None:
+    """Stop the running containers of ``services``, dependents first."""
+    with session.lock():
+        for group in _by_level(session, session.containers(services or None), reverse=True):
+            def one(c: Container) -> None:
+                if c.running:
+                    session.progress.event("Container", c.name, "Stopping")
+                    session.rt.stop(c.id, timeout)
+                    session.progress.event("Container", c.name, "Stopped")
+            _each(group, one)
+        session.changed()
+
+
+def restart(session: Session, services: Sequence[str] = (), timeout: float | None = None) -> None:
+    """Stop and start each container of ``services``, in dependency order, waiting for dependencies."""
+    with session.lock():
+        for group in _by_level(session, session.containers(services or None), reverse=False):
+            for svc in sorted({service_of(c) for c in group}):
+                if svc in session.project.services:
+                    await_dependencies(session, session.project.services[svc])
+
+            def one(c: Container) -> None:
+                session.progress.event("Container", c.name, "Restarting")
+                session.rt.stop(c.id, timeout)
+                start_container(session, service_of(c), c)
+                session.progress.event("Container", c.name, "Started")
+            _each(group, one)
+        session.changed()
+
+
+def kill(session: Session, services: Sequence[str] = (), signal: str = "SIGKILL") -> None:
+    with session.lock():
+        def one(c: Container) -> None:
+            if c.running:
+                session.rt.kill(c.id, signal)
+                session.progress.event("Container", c.name, "Killed")
+        _each(session.in_order(session.containers(services or None), reverse=True), one)
+        session.changed()
+
+
+def pause(session: Session, services: Sequence[str] = ()) -> None:
+    with session.lock():
+        for c in session.in_order(session.containers(services or None)):
+            if c.status == "running":
+                session.rt.pause(c.id)
+                session.progress.event("Container", c.name, "Paused")
+        session.changed()
+
+
+def unpause(session: Session, services: Sequence[str] = ()) -> None:
+    with session.lock():
+        for c in session.in_order(session.containers(services or None)):
+            if c.status == "paused":
+                session.rt.unpause(c.id)
+                session.progress.event("Container", c.name, "Unpaused")
+        session.changed()
+
+
+def stopped(session: Session, services: Sequence[str] = ()) -> list[Container]:
+    """The containers ``rm`` would remove: the stopped ones of ``services``, dependents first."""
+    return [c for c in session.in_order(session.containers(services or None), reverse=True) if not c.running]
+
+
+def remove(session: Session, containers: Iterable[Container], *, volumes: bool = False) -> None:
+    """``rm``: remove these stopped containers (with their anonymous volumes when ``volumes``)."""
+    with session.lock():
+        for c in containers:
+            remove_container(session, session.refresh(c), None, anonymous_volumes=volumes)
+
+
+def wait(session: Session, services: Sequence[str], poll: float = 0.1) -> Container:
+    """Block until the first container of ``services`` stops; that container."""
+    chosen = session.containers(services)
+    if not chosen:
+        raise UsageError("no containers to wait for")
+    while True:
+        for c in chosen:
+            now = session.refresh(c)
+            if not now.running:
+                return now
+        time.sleep(poll)
+
+
+def down(session: Session, *, volumes: bool = False, remove_orphans: bool = False,
+         timeout: float | None = None) -> None:
+    """Remove the project's containers (dependents first), its networks and, with ``volumes``, its volumes."""
+    project = session.project
+    progress = session.progress
+    with session.lock():
+        mine = session.containers() + session.containers(oneoff=True)
+        keep_orphans = [c for c in mine if service_of(c) not in project.services and not remove_orphans]
+        todo = [c for c in mine if c not in keep_orphans]
+        groups = _by_level(session, todo, reverse=True)
+        if remove_orphans:  # orphans first: nothing in the file depends on them
+            orphans = [c for c in todo if service_of(c) not in project.services]
+            groups = [orphans] + [[c for c in g if c not in orphans] for g in groups]
+        for group in groups:
+            _each(group, lambda c: remove_container(session, c, timeout))
+        for net in session.nets.list():
+            if net.labels.get(labels.PROJECT) == project.name and not net.allocations:
+                progress.event("Network", net.name, "Removing")
+                session.nets.remove(net.name)
+                progress.event("Network", net.name, "Removed")
+        if volumes:
+            for vol in session.vols.list():
+                if vol.labels.get(labels.PROJECT) == project.name:
+                    session.vols.remove(vol.name)
+                    progress.event("Volume", vol.name, "Removed")

@@ -1,0 +1,168 @@
+"""``run`` (a one-off container for a service) and ``exec`` (a process in a running one)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from ..config import syntax
+from ..errors import UpError, UsageError
+from .converge import UpOptions, up
+from .imaging import Imaging
+from .logs import LogFollower
+from .steps import create_container, ensure_networks, ensure_volumes, remove_container
+
+if TYPE_CHECKING:
+    from ..config.model import Service
+    from .session import Session
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    service: str
+    command: tuple[str, ...] = ()
+    entrypoint: str | None = None
+    env: Mapping[str, str | None] = field(default_factory=dict)
+    user: str | None = None
+    workdir: str | None = None
+    publish: tuple[str, ...] = ()
+    service_ports: bool = False
+    volumes: tuple[str, ...] = ()
+    labels: Mapping[str, str] = field(default_factory=dict)
+    name: str | None = None
+    no_deps: bool = False
+    detach: bool = False
+    remove: bool = False
+    tty: bool = False  # the caller's terminal is handed to the container
+
+
+def one_off_service(svc: Service, req: RunRequest) -> Service:
+    """The service as ``run`` runs it: the command line's overrides, no restart policy, no ports by default."""
+    changes: dict[str, object] = {}
+    if req.command:
+        changes["command"] = tuple(req.command)
+    if req.entrypoint is not None:
+        changes["entrypoint"] = tuple(req.entrypoint.split()) if req.entrypoint else ()
+    if req.env:
+        changes["environment"] = {**svc.environment, **req.env}
+    if req.user:
+        changes["user"] = req.user
+    if req.workdir:
+        changes["working_dir"] = req.workdir
+    try:
+        if req.publish:
+            changes["ports"] = tuple(p for spec in req.publish for p in syntax.parse_port(spec))
+        elif not req.service_ports:
+            changes["ports"] = ()
+        if req.volumes:
+            mounts = [syntax.parse_volume(v) for v in req.volumes]
+            mounts = [dataclasses.replace(m, source=os.path.abspath(m.source))
+                      if m.type == "bind" and m.source else m for m in mounts]
+            changes["volumes"] = svc.volumes + tuple(mounts)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if req.labels:
+        changes["labels"] = {**svc.labels, **req.labels}
+    return dataclasses.replace(svc, restart=None, **changes)  # type: ignore[arg-type]
+
+
+def run(session: Session, req: RunRequest) -> tuple[str, int | None]:
+    """Run the one-off container: (its id, its exit code; None when detached)."""
+    from engine.errors import EngineError
+
+    project = session.project
+    if req.service not in project.services:
+        raise UsageError(f"no such service: {req.service}")
+    deps = sorted(project.requires.get(req.service, frozenset()))
+    if deps and not req.no_deps:
+        up(session, UpOptions(services=tuple(deps)))
+    one = one_off_service(project.services[req.service], req)
+    imaging = Imaging(project, session.images, session.rt, session.progress)
+    image = imaging.get(one)
+    with session.lock():
+        ensure_networks(session, [one])
+        ensure_volumes(session, [one])
+    probe = os.urandom(6).hex()
+    name = req.name or f"{project.name}-{req.service}-run-{probe}"
+    cid = create_container(session, one, 1, image, name, oneoff=True, tty=req.tty)
+    try:
+        session.rt.start(cid)
+    except EngineError as exc:
+        if req.remove:
+            remove_container(session, session.rt.get(cid), 0, quiet=True)
+        raise UpError(f"service {req.service}: {exc}") from None
+    if req.detach:
+        return cid, None
+    code = _interact(session, cid) if req.tty else _follow(session, cid)
+    if req.remove:
+        remove_container(session, session.rt.get(cid), 0, quiet=True)
+    return cid, code
+
+
+def _interact(session: Session, cid: str) -> int:
+    """Relay our terminal to the container's until it exits; its exit code."""
+    from engine.runtime.exec import relay_terminal
+
+    master, hold = session.rt.attach(cid)
+    try:
+        relay_terminal(master)
+    finally:
+        hold.close()
+    session.rt.wait(cid)
+    return int(session.rt.get(cid).exit_code or 0)
+
+
+def _follow(session: Session, cid: str) -> int:
+    """Print the one-off container's output as it comes; its exit code."""
+    rt = session.rt
+    follower = LogFollower(rt, [rt.get(cid)], color=False, tail=None, timestamps=False, prefix=False)
+    try:
+        while rt.get(cid).running:
+            follower.poll()
+            time.sleep(0.05)
+    except KeyboardInterrupt:
+        rt.stop(cid, 0)
+    follower.poll()
+    sys.stdout.flush()
+    return int(rt.get(cid).exit_code or 0)
+
+
+@dataclass(frozen=True)
+class ExecRequest:
+    service: str
+    command: Sequence[str]
+    index: int = 1
+    env: Mapping[str, str] = field(default_factory=dict)
+    user: str | None = None
+    workdir: str | None = None
+    tty: bool = False
+    privileged: bool = False
+    detach: bool = False
+
+
+def exec_(session: Session, req: ExecRequest) -> int:
+    """Run ``req.command`` in the service's container ``req.index``; its exit code."""
+    from engine.runtime.exec import ExecOptions, exec_container
+
+    c = session.container(req.service, req.index)
+    if c.status != "running":
+        raise UsageError(f"service {req.service} is not running")
+    return exec_container(session.rt, c.id, ExecOptions(
+        argv=list(req.command), env=dict(req.env), user=req.user, working_dir=req.workdir, tty=req.tty,
+        interactive=req.tty, privileged=req.privileged, detach=req.detach))
+
+
+def copy(session: Session, service: str, index: int, src: str, dst: str, *, into: bool) -> None:
+    """``cp``: ``src`` (host) into the container at ``dst``, or ``src`` (container) out to ``dst``."""
+    from engine.runtime.copy import copy_in, copy_out
+
+    c = session.container(service, index)
+    if into:
+        copy_in(session.rt, c.id, src, dst)
+    else:
+        copy_out(session.rt, c.id, src, dst)

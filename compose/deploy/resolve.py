@@ -1,0 +1,114 @@
+"""What a new container gets from the engine before it is created: addresses, host ports, volume folders, peers.
+
+These are the engine's answers ``translate.spec_for`` needs; asking is the
+only side effect (an address is allocated, an anonymous volume is made), and
+``converge`` gives back what a failed creation took.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import TYPE_CHECKING
+
+from ..errors import UpError
+from . import labels
+from .translate import Resolved
+
+if TYPE_CHECKING:
+    from engine.images.model import Image
+    from engine.runtime.spec import EndpointSpec, MountSpec
+
+    from ..config.model import Service
+    from .session import Session
+
+
+def resolve(session: Session, svc: Service, cid: str, name: str, image: Image,
+            fresh_volumes: frozenset[str] = frozenset()) -> Resolved:
+    project = session.project
+    endpoints = _endpoints(session, svc, cid, name)  # given back by the caller if anything fails
+    host_ports, inherited, peers = _host_ports(svc), _inherited(session, svc), _peers(session, svc)
+    return Resolved(
+        image_id=image.id, image_config=image.config, layers=tuple(session.images.layer_dirs(image)),
+        endpoints=endpoints, host_ports=host_ports,
+        volume_paths={k: session.vols.path(project.volumes[k].name)
+                      for k in {m.source for m in svc.volumes if m.type == "volume" and m.source}},
+        anonymous=_anonymous(session, svc, cid),  # last: nothing after it can fail
+        fresh_volumes=fresh_volumes, peers=peers, inherited=inherited)
+
+
+def _endpoints(session: Session, svc: Service, cid: str, name: str) -> tuple[EndpointSpec, ...]:
+    from engine.runtime.spec import EndpointSpec
+
+    hostname = svc.hostname or cid[:12]
+    endpoints: list[EndpointSpec] = []
+    ordered = sorted(svc.networks.items(), key=lambda kv: (-(kv[1].priority or 0) if kv[1] else 0, kv[0]))
+    for key, cfg in ordered:
+        net = session.project.networks[key]
+        aliases = tuple(cfg.aliases) if cfg else ()
+        ep = session.nets.allocate(net.name, cid, container_name=name,
+                                   address=cfg.ipv4_address if cfg else None,
+                                   names=(svc.name, name, hostname, *aliases))
+        mac = (cfg.mac_address if cfg and cfg.mac_address else None) or (svc.mac_address if not endpoints else None)
+        endpoints.append(EndpointSpec(ep.network, ep.bridge, ep.address, ep.prefixlen, ep.gateway,
+                                      mac or ep.mac, internal=session.nets.get(net.name).internal))
+    return tuple(endpoints)
+
+
+def _host_ports(svc: Service) -> dict[tuple[int, str, int], int]:
+    """The host port of each published port: as written, the first free one of a range, or the kernel's pick."""
+    from engine.net import ports
+
+    host_ports: dict[tuple[int, str, int], int] = {}
+    for i, p in enumerate(svc.ports):
+        if not p.published:
+            host_ports[(p.target, p.protocol, i)] = ports.ephemeral(p.protocol, p.host_ip or None)
+        elif "-" in p.published:
+            lo, hi = (int(x) for x in p.published.split("-"))
+            free = next((n for n in range(lo, hi + 1) if ports.bindable(p.host_ip or None, n, p.protocol)), None)
+            if free is None:
+                raise UpError(f"service {svc.name}: no free host port in {p.published}/{p.protocol}")
+            host_ports[(p.target, p.protocol, i)] = free
+        else:
+            host_ports[(p.target, p.protocol, i)] = int(p.published)
+    return host_ports
+
+
+def _anonymous(session: Session, svc: Service, cid: str) -> dict[str, str]:
+    """A new anonymous volume for each ``volume`` mount without a source: target -> its folder."""
+    from engine.volumes import ANONYMOUS_LABEL
+
+    out = {}
+    for m in svc.volumes:
+        if m.type == "volume" and not m.source:
+            vol = session.vols.create(f"{cid[:12]}{os.urandom(20).hex()}",
+                                      labels={ANONYMOUS_LABEL: "", labels.PROJECT: session.project.name})
+            out[m.target] = session.vols.path(vol.name)
+    return out
+
+
+def _inherited(session: Session, svc: Service) -> tuple[MountSpec, ...]:
+    """``volumes_from``: the bind mounts of another service's (or container's) first container."""
+    inherited: list[MountSpec] = []
+    for entry in svc.volumes_from:
+        kind, _, rest = entry.partition(":") if entry.startswith("container:") else ("service", "", entry)
+        other, _, access = rest.partition(":")
+        source = session.of(other) if kind == "service" else [c for c in session.all_containers() if c.name == other]
+        if not source:
+            raise UpError(f"service {svc.name}: volumes_from {entry}: no such {kind} container")
+        inherited += [dataclasses.replace(m, read_only=m.read_only or access == "ro", copy_up=False)
+                      for m in source[0].spec.mounts if m.type == "bind"]
+    return tuple(inherited)
+
+
+def _peers(session: Session, svc: Service) -> dict[str, str]:
+    """Containers whose namespaces the service joins (``service:x``/``container:x`` modes): name -> id."""
+    peers = {}
+    for mode in (svc.network_mode, svc.ipc, svc.pid):
+        if mode and ":" in mode:
+            kind, _, other = mode.partition(":")
+            found = session.of(other) if kind == "service" else [c for c in session.all_containers()
+                                                                 if c.name == other]
+            if found:
+                peers[other] = found[0].id
+    return peers

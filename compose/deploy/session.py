@@ -1,0 +1,108 @@
+"""A project as the engine holds it: the engine's handles, the project's containers, and its lock.
+
+Every orchestration command works on a ``Session``: it reads the engine's
+containers once (again after it changed them), finds the project's by their
+Compose labels, and makes its changes under the project's lock, so two
+commands on one project never interleave.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
+
+from ..errors import UsageError
+from . import labels
+from .progress import Progress
+
+if TYPE_CHECKING:  # the engine is imported when a session opens, not when this module loads
+    from engine.images.store import ImageStore
+    from engine.net.manage import NetworkManager
+    from engine.runtime.containers import Container, Runtime
+    from engine.state import Root
+    from engine.volumes import Volumes
+
+    from ..config.model import Project
+
+
+def service_of(c: Container) -> str:
+    return c.spec.labels.get(labels.SERVICE, "")
+
+
+def number_of(c: Container) -> int:
+    try:
+        return int(c.spec.labels.get(labels.NUMBER, "0"))
+    except ValueError:
+        return 0
+
+
+class Session:
+    def __init__(self, project: Project, root: Root | None = None, progress: Progress | None = None) -> None:
+        from engine.images.store import ImageStore
+        from engine.net.manage import NetworkManager
+        from engine.runtime.containers import Runtime
+        from engine.state import Root
+        from engine.volumes import Volumes
+
+        self.project = project
+        self.root: Root = root or Root.from_env()
+        self.root.ensure()
+        self.rt: Runtime = Runtime(self.root)
+        self.images: ImageStore = ImageStore(self.root)
+        self.nets: NetworkManager = NetworkManager(self.root)
+        self.vols: Volumes = Volumes(self.root)
+        self.progress = progress or Progress("plain")
+        self._snapshot: list[Container] | None = None
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """The project's lock: held by every command that changes the project's containers."""
+        from engine.state import locked
+
+        with locked(os.path.join(self.root.locks, f"project-{self.project.name}.lock")):
+            yield
+
+    # -- what exists --------------------------------------------------------
+
+    def all_containers(self) -> list[Container]:
+        """Every container of the engine (read once, again after this session changed any)."""
+        if self._snapshot is None:
+            self._snapshot = self.rt.list()
+        return self._snapshot
+
+    def changed(self) -> None:
+        self._snapshot = None
+
+    def containers(self, services: Iterable[str] | None = None, *, oneoff: bool = False) -> list[Container]:
+        """This project's containers (of ``services``, if given), by service and number."""
+        wanted = set(services) if services is not None else None
+        out = [c for c in self.all_containers() if c.spec.labels.get(labels.PROJECT) == self.project.name
+               and (c.spec.labels.get(labels.ONEOFF) == "True") == oneoff
+               and (wanted is None or service_of(c) in wanted)]
+        return sorted(out, key=lambda c: (service_of(c), number_of(c)))
+
+    def of(self, service: str) -> list[Container]:
+        return self.containers([service])
+
+    def orphans(self) -> list[Container]:
+        return [c for c in self.containers() if service_of(c) not in self.project.services]
+
+    def container(self, service: str, index: int = 1) -> Container:
+        """Container ``index`` of ``service``; a UsageError naming both when there is none."""
+        if service not in self.project.services:
+            raise UsageError(f"no such service: {service}")
+        found = [c for c in self.of(service) if number_of(c) == index]
+        if not found:
+            raise UsageError(f"service {service} has no container number {index}")
+        return found[0]
+
+    def refresh(self, c: Container) -> Container:
+        """The container's state now."""
+        return self.rt.get(c.id)
+
+    def in_order(self, containers: Iterable[Container], *, reverse: bool = False) -> list[Container]:
+        """``containers`` in dependency order (dependencies first), or stop order with ``reverse``."""
+        order = {s: i for i, level in enumerate(self.project.levels(reverse=reverse)) for s in level}
+        return sorted(containers, key=lambda c: (order.get(service_of(c), len(order)), c.name))

@@ -1,0 +1,176 @@
+"""The steps commands are made of: one container created, started, removed; networks and volumes ensured;
+dependency conditions awaited.
+
+``converge`` (``up``), ``lifecycle`` and ``oneoff`` compose these; each
+step reports its progress and names the service when it fails.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from ..errors import ConfigError, UpError
+from . import labels
+from .resolve import resolve
+from .translate import spec_for
+
+if TYPE_CHECKING:
+    from engine.images.model import Image
+    from engine.runtime.containers import Container
+
+    from ..config.model import Dependency, Service
+    from .session import Session
+
+
+def create_container(session: Session, svc: Service, number: int, image: Image, name: str,
+                     fresh_volumes: frozenset[str] = frozenset(), *, oneoff: bool = False,
+                     tty: bool | None = None) -> str:
+    """Create (not start) container ``number`` of ``svc``; its id. What it took is given back on failure."""
+    from engine.errors import EngineError
+    from engine.runtime.containers import new_id
+
+    cid = new_id()
+    resolved = None
+    try:
+        resolved = resolve(session, svc, cid, name, image, fresh_volumes)
+        session.rt.create(spec_for(session.project, svc, number, cid, resolved, name=name, oneoff=oneoff,
+                                   tty=tty, stdin_open=tty))
+    except BaseException as exc:
+        session.nets.release(cid)
+        for folder in (resolved.anonymous.values() if resolved else ()):
+            with contextlib.suppress(EngineError):
+                session.vols.remove(os.path.basename(os.path.dirname(folder)), force=True)
+        if isinstance(exc, EngineError):
+            raise UpError(f"service {svc.name}: {exc}") from None
+        raise
+    finally:
+        session.changed()
+    return cid
+
+
+def start_container(session: Session, service: str, c: Container) -> None:
+    from engine.errors import EngineError
+
+    try:
+        session.rt.start(c.id)
+    except EngineError as exc:
+        raise UpError(f"service {service}: {exc}") from None
+    finally:
+        session.changed()
+
+
+def ensure_networks(session: Session, services: Iterable[Service]) -> None:
+    from .netplan import apply, plan
+
+    keys = sorted({n for svc in services for n in svc.networks})
+    for name in apply(plan(session.project, keys), session.nets):
+        session.progress.event("Network", name, "Created")
+
+
+def ensure_volumes(session: Session, services: Iterable[Service]) -> set[str]:
+    """Make the named volumes the services use; the keys of those made just now (to be seeded from images)."""
+    from engine.errors import NotFound
+
+    project = session.project
+    fresh: set[str] = set()
+    used = sorted({m.source for svc in services for m in svc.volumes if m.type == "volume" and m.source})
+    existing = {v.name for v in session.vols.list()}
+    for key in used:
+        vol = project.volumes[key]
+        if vol.external:
+            try:
+                session.vols.get(vol.name)
+            except NotFound:
+                raise ConfigError(f"volume {vol.name} declared as external, but could not be found",
+                                  path=("volumes", key)) from None
+            continue
+        if vol.name not in existing:
+            session.vols.create(vol.name, labels={**vol.labels, labels.PROJECT: project.name, labels.VOLUME: key},
+                                driver=vol.driver or "local", options=dict(vol.driver_opts))
+            fresh.add(key)
+            session.progress.event("Volume", vol.name, "Created")
+    return fresh
+
+
+def await_dependencies(session: Session, svc: Service, timeout: float = 300.0) -> None:
+    """Block until each dependency's condition holds (``service_healthy``, ``service_completed_successfully``)."""
+    for dep, cond in svc.depends_on.items():
+        if dep in session.project.services and cond.condition != "service_started":
+            _await(session, svc, dep, cond, timeout)
+
+
+def _await(session: Session, svc: Service, dep: str, cond: Dependency, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    rt = session.rt
+    while True:
+        states = [rt.get(c.id) for c in session.of(dep)]
+        if cond.condition == "service_healthy":
+            health = [rt.health(c.id) for c in states]
+            if states and all(h == "healthy" for h in health):
+                session.progress.event("Container", states[0].name, "Healthy")
+                return
+            if any(h == "unhealthy" for h in health) or any(c.status == "exited" for c in states):
+                if cond.required:
+                    raise UpError(f"dependency failed to start: container {states[0].name} is unhealthy")
+                return
+        else:  # service_completed_successfully
+            if states and all(c.status == "exited" for c in states):
+                bad = [c for c in states if c.exit_code != 0]
+                if bad and cond.required:
+                    raise UpError(f"service {dep} didn't complete successfully: exit {bad[0].exit_code}")
+                session.progress.event("Container", states[0].name, "Exited")
+                return
+        if time.monotonic() > deadline:
+            raise UpError(f"service {svc.name}: timed out waiting for {dep} ({cond.condition})")
+        time.sleep(0.05)
+        session.changed()
+
+
+def wait_running_or_healthy(session: Session, services: Iterable[Service], timeout: float | None) -> None:
+    """``--wait``: every container of ``services`` running, and healthy where it has a healthcheck."""
+    deadline = time.monotonic() + (timeout or 300)
+    rt = session.rt
+    for svc in services:
+        for c in session.of(svc.name):
+            while True:
+                now = rt.get(c.id)
+                health = rt.health(c.id)
+                if health == "unhealthy" or now.status == "exited":
+                    raise UpError(f"container {c.name} is {health or now.status}")
+                if now.status == "running" and health in (None, "healthy"):
+                    break
+                if time.monotonic() > deadline:
+                    raise UpError(f"timed out waiting for {c.name}")
+                time.sleep(0.05)
+
+
+def remove_container(session: Session, c: Container, timeout: float | None, quiet: bool = False,
+                     anonymous_volumes: bool = True) -> None:
+    """Stop (if running) and remove ``c``; its anonymous volumes go with it unless told otherwise."""
+    from engine.errors import EngineError
+
+    progress = session.progress
+    if c.running:
+        if not quiet:
+            progress.event("Container", c.name, "Stopping")
+        session.rt.stop(c.id, timeout)
+        if not quiet:
+            progress.event("Container", c.name, "Stopped")
+    anonymous = [os.path.basename(os.path.dirname(m.source)) for m in c.spec.mounts
+                 if m.source and "/volumes/" in m.source]
+    session.rt.remove(c.id, force=True)
+    session.changed()
+    if not quiet:
+        progress.event("Container", c.name, "Removed")
+    if not anonymous_volumes:
+        return
+    from engine.volumes import ANONYMOUS_LABEL
+
+    for name in anonymous:
+        with contextlib.suppress(EngineError):
+            if ANONYMOUS_LABEL in session.vols.get(name).labels:
+                session.vols.remove(name)
