@@ -2,7 +2,8 @@
 
 Every record is a JSON file written to a temporary name in the same folder,
 fsynced and renamed over the old one, so a crash leaves the old record or the
-new one, never half of either. Writers hold an flock on the record's lock
+new one, never half of either; the folder is fsynced after the rename, so
+the new name survives too. Writers hold an flock on the record's lock
 file, so two commands at once cannot interleave.
 """
 
@@ -50,6 +51,14 @@ class Root:
     def locks(self) -> str:
         return self.sub("locks")
 
+    @property
+    def volumes(self) -> str:
+        return self.sub("volumes")
+
+    def lock(self, name: str) -> str:
+        """The lock file guarding ``name`` (``volumes``, ``names``, ``container-<id>`` …)."""
+        return os.path.join(self.locks, f"{name}.lock")
+
     def ensure(self) -> None:
         for d in (self.path, self.images, self.containers, self.run, self.locks):
             os.makedirs(d, mode=0o700, exist_ok=True)
@@ -65,7 +74,12 @@ class Root:
 
 
 def write_json(path: str, data: Any) -> None:
-    """Write ``data`` to ``path`` atomically (temp file, fsync, rename)."""
+    """Write ``data`` to ``path`` atomically and durably (temp file, fsync, rename, fsync the folder).
+
+    The folder is fsynced after the rename so that the new name itself
+    survives a crash: without it, the rename may be lost and the old record
+    come back.
+    """
     directory = os.path.dirname(path)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
     try:
@@ -78,6 +92,16 @@ def write_json(path: str, data: Any) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+    fsync_dir(directory)
+
+
+def fsync_dir(path: str) -> None:
+    """Make the entries of folder ``path`` (a rename, a new file) durable."""
+    fd = os.open(path or ".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def read_json(path: str, default: Any = None) -> Any:
