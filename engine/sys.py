@@ -1,4 +1,4 @@
-"""The raw Linux calls Python's os module lacks, through ctypes. Nothing else in pycompose uses ctypes.
+"""The raw Linux calls Python's os module lacks: ctypes and ioctls. Nothing else in pycompose uses either.
 
 Each function raises OSError with the call's errno and a message naming the
 call and its argument, so errors read like ``mount(overlay -> /x): Invalid
@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import fcntl
 import os
+import socket
+import struct
+import termios
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
 
@@ -152,3 +156,50 @@ def set_ambient(caps: list[int]) -> None:
     prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
     for cap in caps:
         prctl(PR_CAP_AMBIENT, 2, cap)  # PR_CAP_AMBIENT_RAISE
+
+
+# -- ioctls -------------------------------------------------------------------------
+
+_SIOCGIFFLAGS = 0x8913
+_SIOCSIFFLAGS = 0x8914
+_IFF_UP = 0x1
+_TIOCGPTN = 0x80045430
+_TIOCSPTLCK = 0x40045431
+
+
+def _ioctl(fd: int, request: int, arg: bytes | int, what: str) -> bytes:
+    try:
+        result = fcntl.ioctl(fd, request, arg)
+    except OSError as exc:
+        raise OSError(exc.errno, f"{what}: {exc.strerror}") from None
+    return result if isinstance(result, bytes) else b""
+
+
+def interface_up(name: str) -> None:
+    """Bring the interface ``name`` of this network namespace up (SIOCGIFFLAGS, SIOCSIFFLAGS)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        ifreq = struct.pack("16sH14s", name.encode(), 0, b"")
+        flags = struct.unpack("16sH14s", _ioctl(s.fileno(), _SIOCGIFFLAGS, ifreq, f"SIOCGIFFLAGS({name})"))[1]
+        ifreq = struct.pack("16sH14s", name.encode(), flags | _IFF_UP, b"")
+        _ioctl(s.fileno(), _SIOCSIFFLAGS, ifreq, f"SIOCSIFFLAGS({name})")
+
+
+def unlock_pty(master: int) -> int:
+    """Unlock the slave of pseudo-terminal ``master`` (TIOCSPTLCK); its number (TIOCGPTN)."""
+    _ioctl(master, _TIOCSPTLCK, struct.pack("i", 0), "TIOCSPTLCK")
+    return int(struct.unpack("I", _ioctl(master, _TIOCGPTN, b"\0" * 4, "TIOCGPTN"))[0])
+
+
+def set_controlling_terminal(fd: int) -> None:
+    """Make the terminal ``fd`` this session's controlling terminal (TIOCSCTTY; after setsid)."""
+    _ioctl(fd, termios.TIOCSCTTY, 0, "TIOCSCTTY")
+
+
+def window_size(fd: int) -> bytes:
+    """The window size of terminal ``fd``, as the kernel's struct winsize (TIOCGWINSZ)."""
+    return _ioctl(fd, termios.TIOCGWINSZ, b"\0" * 8, "TIOCGWINSZ")
+
+
+def set_window_size(fd: int, size: bytes) -> None:
+    """Give terminal ``fd`` the window size ``size`` (a struct winsize, from window_size; TIOCSWINSZ)."""
+    _ioctl(fd, termios.TIOCSWINSZ, size, "TIOCSWINSZ")

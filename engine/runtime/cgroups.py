@@ -20,7 +20,8 @@ from dataclasses import dataclass
 
 from engine.errors import RuntimeFailure
 
-from .limits import Limits, Setting, settings
+from .limits import Limits as Limits  # re-exported: Limits is part of this module's API
+from .limits import Setting, settings
 
 log = logging.getLogger(__name__)
 
@@ -399,6 +400,31 @@ class Cgroup:
         if not self._wait_empty(deadline):
             raise RuntimeFailure(f"processes {self.pids()} of cgroup {self.name} survived "
                                  f"{signal.Signals(sig).name} for {timeout}s")
+
+    def kill_nowait(self, sig: int = signal.SIGKILL) -> bool:
+        """Send ``sig`` to every process inside without waiting for anything; True when none was left.
+
+        For a caller that must not block (the supervisor's loop): it calls again
+        later until this returns True. SIGKILL uses v2 cgroup.kill where the
+        kernel has it (race-free against forks); otherwise each process is
+        signalled, and a process forked meanwhile is caught by the next call.
+        A frozen (paused) cgroup is thawed, since frozen tasks die only once thawed.
+        """
+        pids = self.pids()
+        if not pids:
+            return True
+        kill_file = os.path.join(self.paths[0], "cgroup.kill")
+        if sig == signal.SIGKILL and self.version == 2 and os.path.exists(kill_file):
+            self.fs.write(kill_file, "1")
+        else:
+            for pid in pids:
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:
+                    pass
+        if sig == signal.SIGKILL and self.can_freeze():
+            self._write_freeze(False)
+        return False
 
     def remove(self, timeout: float = 5.0) -> None:
         """Remove the cgroup everywhere (killing what is left inside) and prune empty parents."""

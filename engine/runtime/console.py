@@ -7,22 +7,20 @@ the master side to the supervisor (or the exec caller) over a Unix socket.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import socket
-import struct
-import termios
 
-_TIOCGPTN = 0x80045430
-_TIOCSPTLCK = 0x40045431
+from .. import sys as lx
 
 
 def open_pty() -> tuple[int, int]:
     """(master, slave) of a new terminal in the current devpts (call inside the container)."""
     master = os.open("/dev/ptmx", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
-    fcntl.ioctl(master, _TIOCSPTLCK, struct.pack("i", 0))
-    number = struct.unpack("I", fcntl.ioctl(master, _TIOCGPTN, b"\0" * 4))[0]
-    slave = os.open(f"/dev/pts/{number}", os.O_RDWR | os.O_NOCTTY)
+    try:
+        slave = os.open(f"/dev/pts/{lx.unlock_pty(master)}", os.O_RDWR | os.O_NOCTTY)
+    except BaseException:
+        os.close(master)
+        raise
     return master, slave
 
 
@@ -30,7 +28,7 @@ def become_terminal(slave: int) -> None:
     """Make ``slave`` this process's stdin, stdout, stderr and controlling terminal (after setsid)."""
     for target in (0, 1, 2):
         os.dup2(slave, target)
-    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+    lx.set_controlling_terminal(0)
     if slave > 2:
         os.close(slave)
 

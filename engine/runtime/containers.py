@@ -9,7 +9,6 @@ supervisor died, the container's true state is reported, not the stale one.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import secrets
 import signal as signals
@@ -17,16 +16,15 @@ import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 from ..daemon import spawn
 from ..errors import Conflict, EngineError, NotFound, RuntimeFailure
 from ..state import Root, locked
 from . import logs as logfile
 from .cgroups import Cgroups
-from .records import Records, alive
+from .protocol import Message, decode, encode, number, signal_number, socket_address, text
+from .records import ContainerState, Records, alive
 from .spec import ContainerSpec, check_sysctl
-from .supervisor import signal_number, socket_address
 
 DEFAULT_HOSTS = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
 
@@ -95,7 +93,7 @@ class Runtime:
             return self._load(ref)
         for cid in ids:
             with contextlib.suppress(NotFound):
-                if self.records.record(cid)["spec"]["name"] == ref:
+                if self.records.name(cid) == ref:
                     return self._load(cid)
         matches = [cid for cid in ids if cid.startswith(ref)] if len(ref) >= 4 else []
         if len(matches) == 1:
@@ -103,47 +101,60 @@ class Runtime:
         raise NotFound(f"no such container: {ref}")
 
     def _load(self, cid: str) -> Container:
-        rec = self.records.record(cid)
+        spec = self.records.spec(cid)
         state = self._true_state(cid, self.records.state(cid))
-        spec = ContainerSpec.from_dict(rec["spec"])
         return Container(
-            id=cid, name=spec.name, spec=spec, created=rec.get("created", ""),
-            status=state.get("status", "created"), pid=state.get("pid") or 0,
-            exit_code=state.get("exit_code"), started_at=state.get("started_at"),
-            finished_at=state.get("finished_at"), restart_count=state.get("restart_count", 0),
-            oom_killed=bool(state.get("oom_killed")), error=state.get("error"),
+            id=cid, name=spec.name, spec=spec, created=self.records.created(cid),
+            status=state.status, pid=state.pid, exit_code=state.exit_code, started_at=state.started_at,
+            finished_at=state.finished_at, restart_count=state.restart_count, oom_killed=state.oom_killed,
+            error=state.error,
         )
 
-    def _true_state(self, cid: str, state: dict[str, Any]) -> dict[str, Any]:
+    def _true_state(self, cid: str, state: ContainerState) -> ContainerState:
         """Correct a record whose supervisor died: running only if its process still is."""
-        if state.get("status") not in ("running", "restarting", "paused"):
+        if not state.active:
             return state
-        if alive(state.get("supervisor_pid"), state.get("supervisor_starttime")):
+        if alive(state.supervisor_pid, state.supervisor_starttime):
             return state
-        if state.get("status") != "restarting" and alive(state.get("pid"), state.get("pid_starttime")):
+        if state.status != "restarting" and alive(state.pid, state.pid_starttime):
             return state  # the container outlived its supervisor; it is still running
         self._unpublish(cid)
         return self.records.update(
-            cid, status="exited", pid=0, exit_code=state.get("exit_code"),
-            finished_at=state.get("finished_at") or logfile.timestamp(),
+            cid, status="exited", pid=0, exit_code=state.exit_code,
+            finished_at=state.finished_at or logfile.timestamp(),
             error="the supervisor died; the exit code was not recorded")
 
     # -- lifecycle ------------------------------------------------------------
 
     def create(self, spec: ContainerSpec) -> Container:
-        """Record a new container (nothing runs yet). Its name must be unique."""
+        """Record a new container (nothing runs yet). Its name must be unique.
+
+        A container that binds host folders is recorded under the volumes lock
+        too, after its sources are checked: a volume is removed under that lock
+        once no record mounts it, so either the volume is gone first (and this
+        fails, naming the missing source) or the record is seen (and the
+        removal is refused). Lock order: names, then volumes.
+        """
         for name in spec.sysctls:
             try:
                 check_sysctl(name, spec)
             except ValueError as exc:
                 raise RuntimeFailure(f"container {spec.name}: {exc}") from None
         self.root.ensure()
-        with locked(os.path.join(self.root.locks, "names.lock")):
+        binds = [m for m in spec.mounts if m.type == "bind" and m.source]
+        with locked(self.root.lock("names")):
             for c in self.records.ids():
                 with contextlib.suppress(NotFound):
-                    if self.records.record(c)["spec"]["name"] == spec.name:
+                    if self.records.name(c) == spec.name:
                         raise Conflict(f'the container name "{spec.name}" is already in use by container {c[:12]}')
-            self.records.create(spec)
+            with locked(self.root.lock("volumes")) if binds else contextlib.nullcontext():
+                for m in binds:
+                    assert m.source is not None
+                    if not os.path.exists(m.source):
+                        if not m.create:
+                            raise RuntimeFailure(f"container {spec.name}: the mount source {m.source} does not exist")
+                        os.makedirs(m.source, exist_ok=True)
+                self.records.create(spec)
         try:
             self._write_files(spec)
         except BaseException:
@@ -152,11 +163,6 @@ class Runtime:
         return self._load(spec.id)
 
     def _write_files(self, spec: ContainerSpec) -> None:
-        for m in spec.mounts:
-            if m.type == "bind" and m.source and not os.path.exists(m.source):
-                if not m.create:
-                    raise RuntimeFailure(f"container {spec.name}: the mount source {m.source} does not exist")
-                os.makedirs(m.source, exist_ok=True)
         path = self.records.dir(spec.id)
         for d in ("upper", "work", "merged"):
             os.makedirs(os.path.join(path, d), mode=0o755, exist_ok=True)
@@ -186,8 +192,8 @@ class Runtime:
             return c
         if c.status == "paused":
             raise Conflict(f"container {c.name} is paused: unpause it instead")
-        reply = self._request(c.spec.group, {"op": "start", "id": c.id})
-        if not reply.get("ok"):
+        reply = self._request(c.spec.group, {"op": "start", "id": c.id}, wait=None)
+        if reply.get("ok") is not True:
             raise RuntimeFailure(f"container {c.name}: {reply.get('error')}")
         return self._load(c.id)
 
@@ -205,7 +211,7 @@ class Runtime:
 
     def _supervised(self, c: Container) -> bool:
         st = self.records.state(c.id)
-        return alive(st.get("supervisor_pid"), st.get("supervisor_starttime"))
+        return alive(st.supervisor_pid, st.supervisor_starttime)
 
     def _stop_orphan(self, c: Container, timeout: float | None) -> None:
         """Stop a container whose supervisor died: signal, grace, then kill its cgroup."""
@@ -213,7 +219,7 @@ class Runtime:
         with contextlib.suppress(ProcessLookupError):
             os.kill(c.pid, sig)
         deadline = time.monotonic() + (c.spec.stop_timeout if timeout is None else timeout)
-        started = self.records.state(c.id).get("pid_starttime")
+        started = self.records.state(c.id).pid_starttime
         while time.monotonic() < deadline and alive(c.pid, started):
             time.sleep(0.05)
         self.cgroups.container(c.id).kill_all()
@@ -234,22 +240,22 @@ class Runtime:
         c = self.get(ref)
         if c.status not in ("running", "paused"):
             raise Conflict(f"container {c.name} is not running")
-        number = sig if isinstance(sig, int) else signal_number(sig)
+        signum = sig if isinstance(sig, int) else signal_number(sig)
         if self._supervised(c):
-            reply = self._request(c.spec.group, {"op": "kill", "id": c.id, "signal": number})
-            if not reply.get("ok"):
-                raise EngineError(str(reply.get("error")))
-        elif number == signals.SIGKILL:
+            reply = self._request(c.spec.group, {"op": "kill", "id": c.id, "signal": signum})
+            if reply.get("ok") is not True:
+                raise EngineError(text(reply, "error"))
+        elif signum == signals.SIGKILL:
             self.cgroups.container(c.id).kill_all()
         else:
-            os.kill(c.pid, number)
+            os.kill(c.pid, signum)
 
     def wait(self, ref: str, timeout: float | None = None) -> int | None:
         """Block until the container stops; its exit code."""
         c = self.get(ref)
         if c.running and self._supervised(c):
             reply = self._request(c.spec.group, {"op": "wait", "id": c.id}, wait=timeout)
-            return reply.get("exit_code", self._load(c.id).exit_code)
+            return number(reply, "exit_code") if "exit_code" in reply else self._load(c.id).exit_code
         while self.get(c.id).running:
             time.sleep(0.05)
         return self._load(c.id).exit_code
@@ -270,18 +276,24 @@ class Runtime:
             Networks(self.root).release(c.id)
 
     def pause(self, ref: str) -> None:
-        c = self.get(ref)
-        if c.status != "running":
-            raise Conflict(f"container {c.name} is not running")
-        self.cgroups.container(c.id).freeze()
-        self.records.update(c.id, status="paused")
+        self._freeze(self.get(ref), True)
 
     def unpause(self, ref: str) -> None:
-        c = self.get(ref)
-        if c.status != "paused":
-            raise Conflict(f"container {c.name} is not paused")
-        self.cgroups.container(c.id).thaw()
-        self.records.update(c.id, status="running")
+        self._freeze(self.get(ref), False)
+
+    def _freeze(self, c: Container, on: bool) -> None:
+        """Freeze or thaw the cgroup and record it, under the record's lock: no exit recorded in between
+        can be overwritten by a stale "paused"."""
+        before, after = ("running", "paused") if on else ("paused", "running")
+        with self.records.lock(c.id):
+            if self.records.state(c.id).status != before:
+                raise Conflict(f"container {c.name} is not {'running' if on else 'paused'}")
+            cgroup = self.cgroups.container(c.id)
+            if on:
+                cgroup.freeze()
+            else:
+                cgroup.thaw()
+            self.records.update_locked(c.id, status=after)
 
     def logs(self, ref: str) -> Iterator[logfile.Entry]:
         c = self.get(ref)
@@ -296,7 +308,8 @@ class Runtime:
         c = self.get(ref)
         if c.spec.healthcheck is None:
             return None
-        return (self.records.state(c.id).get("health") or {}).get("status", "starting")
+        health = self.records.state(c.id).health
+        return health.status if health is not None else "starting"
 
     def attach(self, ref: str) -> tuple[int, socket.socket]:
         """The terminal of a running tty container (its pty master) and the connection that holds it.
@@ -306,10 +319,10 @@ class Runtime:
         c = self.get(ref)
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
         s.connect(socket_address(self.root, c.spec.group))
-        s.sendall(json.dumps({"op": "attach", "id": c.id}).encode() + b"\n")
+        s.sendall(encode({"op": "attach", "id": c.id}))
         data, fds, _, _ = socket.recv_fds(s, 65536, 1)
-        reply = json.loads(data.split(b"\n")[0] or b"{}")
-        if not reply.get("ok") or not fds:
+        reply = decode(data.split(b"\n")[0] or b"{}")
+        if reply.get("ok") is not True or not fds:
             s.close()
             raise RuntimeFailure(f"cannot attach to {c.name}: {reply.get('error', 'no terminal')}")
         return fds[0], s
@@ -320,7 +333,7 @@ class Runtime:
 
     # -- the supervisor -------------------------------------------------------
 
-    def _request(self, group: str, message: dict[str, Any], wait: float | None = 30.0) -> dict[str, Any]:
+    def _request(self, group: str, message: Message, wait: float | None = 30.0) -> Message:
         for attempt in range(2):
             try:
                 return self._send(group, message, wait)
@@ -330,11 +343,11 @@ class Runtime:
                 self._spawn_supervisor(group)
         raise AssertionError("unreachable")
 
-    def _send(self, group: str, message: dict[str, Any], wait: float | None) -> dict[str, Any]:
+    def _send(self, group: str, message: Message, wait: float | None) -> Message:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC) as s:
             s.connect(socket_address(self.root, group))
             s.settimeout(wait)
-            s.sendall(json.dumps(message).encode() + b"\n")
+            s.sendall(encode(message))
             data = b""
             while not data.endswith(b"\n"):
                 chunk = s.recv(65536)
@@ -343,7 +356,7 @@ class Runtime:
                 data += chunk
         if not data:
             raise RuntimeFailure("the supervisor closed the connection without answering")
-        return json.loads(data)  # type: ignore[no-any-return]
+        return decode(data)
 
     def _spawn_supervisor(self, group: str) -> None:
         """Start the group's supervisor, detached (double fork), and wait until it listens."""

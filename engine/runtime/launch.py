@@ -1,20 +1,30 @@
-"""Start a container's first process in its own namespaces, cgroup and root.
+"""Start a container's first process in its own namespaces, cgroup and root, without waiting for it.
 
 The parent (the supervisor) forks. For a private PID namespace it unshares
 CLONE_NEWPID just before, so the child is PID 1 of a new namespace while
-the supervisor stays its parent and can reap it. The child waits on a pipe
-until the parent has put it in its cgroup, then enters its namespaces,
-builds its root and execs. A second, close-on-exec pipe carries any error
-back: EOF with no bytes means the exec succeeded.
+the supervisor stays its parent and can reap it. The parent puts the child in
+its cgroup; everything after that is a handshake the supervisor's loop drives
+as the child's pipes become ready, so a slow start (a large volume copy-up)
+never holds up the other containers:
+
+1. the child enters its namespaces and writes ``ns`` on the ready pipe;
+2. the parent plugs its veths into its network namespace and writes ``go``;
+3. the child builds its root and execs. A close-on-exec error pipe carries
+   any failure back: EOF with no bytes means the exec succeeded.
+
+``Starting`` holds the fds of that handshake and closes each of them on every
+path; ``Launched`` is what a successful start leaves: the pid, its pidfd and
+the output pipes.
 """
 
 from __future__ import annotations
 
-import fcntl
+import contextlib
 import os
 import signal
 import socket
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import NoReturn
 
 from .. import sys as lx
@@ -33,6 +43,121 @@ class Launched:
     stdin: int | None  # kept open for stdin_open containers
 
 
+def _ignore(fd: int) -> None:
+    pass
+
+
+@dataclass(eq=False)
+class Starting:
+    """A container's first process between fork and exec, and the parent's ends of its handshake.
+
+    Every fd here is the parent's to close, and each is closed exactly once:
+    ``close`` closes those still open (all but the pidfd, which the caller
+    closes once the process is reaped). ``before_close`` is called with each
+    fd just before it is closed, so a loop can stop watching it first.
+    """
+
+    spec: ContainerSpec
+    pid: int
+    pidfd: int
+    ready: int  # read: "ns" once the child's namespaces exist
+    go: int  # write: "go" once its veths are plugged
+    errors: int  # read: EOF with no bytes once it exec'd; else why it failed
+    terminal: socket.socket | None  # the child sends its terminal's master here (tty)
+    outputs: dict[int, str]
+    stdin: int | None
+    error: bytearray = field(default_factory=bytearray)
+    went: bool = False  # "go" was written: the child builds its root and execs
+    failure: str | None = None  # set once the start has failed (the process is then killed and reaped)
+    failure_code: int = 127
+    before_close: Callable[[int], None] = _ignore
+
+    def namespaces_ready(self) -> bool | None:
+        """After the ready pipe woke us: True when the child's namespaces exist, False if it failed
+        before (its error follows on the error pipe), None when nothing was there after all."""
+        if self.ready < 0:
+            return None
+        try:
+            data = os.read(self.ready, 2)
+        except BlockingIOError:
+            return None
+        return data == b"ns"
+
+    def proceed(self) -> None:
+        """Plug the veths into the child's network namespace (when it has endpoints), then let it go on."""
+        try:
+            if self.spec.endpoints:
+                from ..net import links
+
+                links.plug(self.pid, [links.Plug(bridge=e.bridge, host=host_ifname(self.spec.id, i), peer=f"pctmp{i}")
+                                      for i, e in enumerate(self.spec.endpoints)])
+            os.write(self.go, b"go")
+            self.went = True
+        finally:
+            self._close("go")
+
+    def read_errors(self) -> bool:
+        """Read what the error pipe holds; True once it is at EOF (the child exec'd or died)."""
+        while self.errors >= 0:
+            try:
+                data = os.read(self.errors, 65536)
+            except BlockingIOError:
+                return False
+            if not data:
+                return True
+            self.error += data
+        return True
+
+    def close_ready(self) -> None:
+        self._close("ready")
+
+    def close_errors(self) -> None:
+        self._close("errors")
+
+    def launched(self) -> Launched:
+        """The process after a successful exec (its terminal received), owning the fds that stay."""
+        outputs = dict(self.outputs)
+        if self.terminal is not None:
+            # The child sent the master before it exec'd, so it is queued here by now.
+            self.terminal.setblocking(False)
+            try:
+                master = console.receive_fd(self.terminal)
+            except OSError:
+                master = None
+            if master is None:
+                raise RuntimeFailure("the container's terminal did not arrive")
+            outputs[master] = "stdout"
+        for fd in outputs:
+            os.set_blocking(fd, False)
+        proc = Launched(pid=self.pid, pidfd=self.pidfd, outputs=outputs, stdin=self.stdin)
+        self.outputs, self.stdin = {}, None  # handed over
+        self.close()
+        return proc
+
+    def close(self) -> None:
+        """Close every fd of the handshake still open, except the pidfd."""
+        for name in ("ready", "go", "errors"):
+            self._close(name)
+        if self.terminal is not None:
+            self.before_close(self.terminal.fileno())
+            self.terminal.close()
+            self.terminal = None
+        for fd in self.outputs:
+            self.before_close(fd)
+            os.close(fd)
+        self.outputs = {}
+        if self.stdin is not None:
+            os.close(self.stdin)
+            self.stdin = None
+
+    def _close(self, name: str) -> None:
+        fd: int = getattr(self, name)
+        if fd >= 0:
+            setattr(self, name, -1)
+            self.before_close(fd)
+            os.close(fd)
+
+
 def _ns_fd(mode: str, kind: str, peer_pid: int | None) -> int | None:
     """An fd of the namespace to join, for ``container:<id>`` and ``netns:<path>`` modes."""
     if mode.startswith("netns:"):
@@ -44,38 +169,92 @@ def _ns_fd(mode: str, kind: str, peer_pid: int | None) -> int | None:
     return None
 
 
-def launch(spec: ContainerSpec, bundle: rootfs.Bundle, cgroup: Cgroup, empty_dir: str,
-           peers: dict[str, int]) -> Launched:
-    """Start ``spec``; ``peers`` maps container ids to PIDs for ``container:<id>`` modes."""
+def begin(spec: ContainerSpec, bundle: rootfs.Bundle, cgroup: Cgroup, empty_dir: str,
+          peers: dict[str, int]) -> Starting:
+    """Fork ``spec``'s first process and put it in ``cgroup``; the handshake goes on in the caller's loop.
+
+    ``peers`` maps container ids to PIDs for ``container:<id>`` modes. On
+    failure nothing is left: every fd is closed and a forked child reaped.
+    """
 
     def peer(mode: str) -> int | None:
         return peers.get(mode.split(":", 1)[1]) if mode.startswith("container:") else None
 
-    net_fd = _ns_fd(spec.network, "net", peer(spec.network))
-    ipc_fd = _ns_fd(spec.ipc, "ipc", peer(spec.ipc))
-    pid_fd = _ns_fd(spec.pid, "pid", peer(spec.pid))
-    sync_r, sync_w = os.pipe2(os.O_CLOEXEC)  # parent -> child: go on
-    ready_r, ready_w = os.pipe2(os.O_CLOEXEC)  # child -> parent: my namespaces exist
-    err_r, err_w = os.pipe2(os.O_CLOEXEC)
-    tty_parent = tty_child = None
-    if spec.tty:  # the child opens the terminal inside the container and sends us its master
-        tty_parent, tty_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
-        stdio = (null, null, null)
-        outputs: dict[int, str] = {}
-        child_only = [null]
+    ours: list[int] = []  # the parent's ends
+    theirs: list[int] = []  # the child's ends, closed here once it is forked
+    sockets: list[socket.socket] = []
+    try:
+        net_fd, ipc_fd, pid_fd = (_maybe(theirs, _ns_fd(mode, kind, peer(mode)))
+                                  for mode, kind in ((spec.network, "net"), (spec.ipc, "ipc"), (spec.pid, "pid")))
+        sync_r, sync_w = _pipe(theirs, ours)  # parent -> child: go on
+        ready_r, ready_w = _pipe(ours, theirs)  # child -> parent: my namespaces exist
+        err_r, err_w = _pipe(ours, theirs)
+        tty_parent = tty_child = None
         stdin_w = None
-    else:
-        out_r, out_w = os.pipe2(os.O_CLOEXEC)
-        err2_r, err2_w = os.pipe2(os.O_CLOEXEC)
-        if spec.stdin_open:
-            in_r, stdin_w = os.pipe2(os.O_CLOEXEC)
+        outputs: dict[int, str] = {}
+        if spec.tty:  # the child opens the terminal inside the container and sends us its master
+            tty_parent, tty_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            sockets += [tty_parent, tty_child]
+            null = _opened(theirs, os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC))
+            stdio = (null, null, null)
         else:
-            in_r, stdin_w = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC), None
-        stdio = (in_r, out_w, err2_w)
-        outputs = {out_r: "stdout", err2_r: "stderr"}
-        child_only = [in_r, out_w, err2_w]
+            out_r, out_w = _pipe(ours, theirs)
+            err2_r, err2_w = _pipe(ours, theirs)
+            if spec.stdin_open:
+                in_r, stdin_w = _pipe(theirs, ours)
+            else:
+                in_r = _opened(theirs, os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC))
+            stdio = (in_r, out_w, err2_w)
+            outputs = {out_r: "stdout", err2_r: "stderr"}
+        pid = _fork(spec, lambda: _child(spec, bundle, empty_dir, sync_r, ready_w, err_w, stdio, net_fd, ipc_fd,
+                                         tty_child), pid_fd)
+    except BaseException:
+        for fd in ours + theirs:
+            os.close(fd)
+        for s in sockets:
+            s.close()
+        raise
+    for fd in theirs:
+        os.close(fd)
+    if tty_child is not None:
+        tty_child.close()
+    starting = Starting(spec=spec, pid=pid, pidfd=-1, ready=ready_r, go=sync_w, errors=err_r,
+                        terminal=tty_parent, outputs=outputs, stdin=stdin_w)
+    try:
+        starting.pidfd = os.pidfd_open(pid)
+        cgroup.add(pid)
+        for fd in (ready_r, err_r):
+            os.set_blocking(fd, False)
+    except BaseException:
+        # The child waits on the sync pipe (an interruptible read): SIGKILL ends it at once.
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        starting.close()
+        if starting.pidfd >= 0:
+            os.close(starting.pidfd)
+        raise
+    return starting
 
+
+def _opened(group: list[int], fd: int) -> int:
+    group.append(fd)
+    return fd
+
+
+def _maybe(group: list[int], fd: int | None) -> int | None:
+    return None if fd is None else _opened(group, fd)
+
+
+def _pipe(read_group: list[int], write_group: list[int]) -> tuple[int, int]:
+    r, w = os.pipe2(os.O_CLOEXEC)
+    read_group.append(r)
+    write_group.append(w)
+    return r, w
+
+
+def _fork(spec: ContainerSpec, child: Callable[[], NoReturn], pid_fd: int | None) -> int:
+    """Fork ``child`` into the PID namespace ``spec`` asks for (a new one, a peer's, or ours)."""
     own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
     try:
         if pid_fd is not None:
@@ -83,72 +262,18 @@ def launch(spec: ContainerSpec, bundle: rootfs.Bundle, cgroup: Cgroup, empty_dir
         elif spec.pid != "host":
             lx.unshare(lx.CLONE_NEWPID)
         pid = os.fork()
-        if pid == 0:
-            _child(spec, bundle, empty_dir, sync_r, ready_w, err_w, stdio, net_fd, ipc_fd, tty_child)
+        if pid == 0:  # pragma: no cover - runs in the forked child
+            child()
     finally:
         if spec.pid != "host":
             lx.setns(own_pidns, lx.CLONE_NEWPID)
         os.close(own_pidns)
-    for fd in [sync_r, ready_w, err_w, *child_only, *(f for f in (net_fd, ipc_fd, pid_fd) if f is not None)]:
-        os.close(fd)
-    if tty_child is not None:
-        tty_child.close()
-    try:
-        cgroup.add(pid)
-        if os.read(ready_r, 2) == b"ns" and spec.endpoints:
-            from ..net.links import plug
-
-            plug(pid, _plugs(spec, pid))
-        os.write(sync_w, b"go")
-        os.close(sync_w)
-        error = _read_all(err_r)
-        if tty_parent is not None:
-            master = console.receive_fd(tty_parent) if not error else None
-            tty_parent.close()
-            if master is not None:
-                outputs[master] = "stdout"
-    except BaseException:
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-        _close(list(outputs), stdin_w, err_r, ready_r)
-        raise
-    os.close(err_r)
-    os.close(ready_r)
-    if error:
-        _, status = os.waitpid(pid, 0)
-        _close(list(outputs), stdin_w)
-        raise RuntimeFailure(error.decode(errors="replace"))
-    pidfd = os.pidfd_open(pid)
-    for fd in outputs:
-        os.set_blocking(fd, False)
-    return Launched(pid=pid, pidfd=pidfd, outputs=outputs, stdin=stdin_w)
+    return pid
 
 
 def host_ifname(container_id: str, index: int) -> str:
     """The host end of a container's veth: ``pv`` + 9 hex of its id + the interface number."""
     return f"pv{container_id[:9]}{index}"
-
-
-def _plugs(spec: ContainerSpec, pid: int) -> list:  # type: ignore[type-arg]
-    from ..net.links import Plug
-
-    return [Plug(bridge=e.bridge, host=host_ifname(spec.id, i), peer=f"pctmp{i}")
-            for i, e in enumerate(spec.endpoints)]
-
-
-def _read_all(fd: int) -> bytes:
-    chunks: list[bytes] = []
-    while True:
-        chunk = os.read(fd, 65536)
-        if not chunk:
-            return b"".join(chunks)
-        chunks.append(chunk)
-
-
-def _close(fds: list[int], *more: int | None) -> None:
-    for fd in [*fds, *more]:
-        if fd is not None:
-            os.close(fd)
 
 
 def _child(spec: ContainerSpec, bundle: rootfs.Bundle, empty_dir: str, sync_r: int, ready_w: int, err_w: int,
@@ -190,7 +315,7 @@ def _child(spec: ContainerSpec, bundle: rootfs.Bundle, empty_dir: str, sync_r: i
                           mac=e.mac, gateway=e.gateway if e is route else None)
                 for i, e in enumerate(spec.endpoints)])
         elif own_net:
-            _loopback_up()
+            lx.interface_up("lo")  # a fresh network namespace: loopback only, and down
         rootfs.setup(spec, bundle, empty_dir, own_netns=own_net or net_fd is not None, own_ipcns=own_ipc)
         if tty is not None:
             console.take_terminal(tty)
@@ -220,15 +345,3 @@ def _report(fd: int, message: str) -> None:
         os.write(fd, message.encode())
     except OSError:
         pass
-
-
-def _loopback_up() -> None:
-    """Bring ``lo`` up in a fresh network namespace (SIOCSIFFLAGS; no netlink needed)."""
-    import socket
-    import struct
-
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        ifreq = struct.pack("16sH14s", b"lo", 0, b"")
-        flags = struct.unpack("16sH14s", fcntl.ioctl(s.fileno(), 0x8913, ifreq))[1]  # SIOCGIFFLAGS
-        ifreq = struct.pack("16sH14s", b"lo", flags | 0x1, b"")  # IFF_UP
-        fcntl.ioctl(s.fileno(), 0x8914, ifreq)  # SIOCSIFFLAGS

@@ -2,21 +2,28 @@
 
 ``container.json`` holds the spec and creation time, written once;
 ``state.json`` holds what changes (status, pid, exit code, times, restart
-count), rewritten atomically under the container's lock by whoever changes
-it: the supervisor or a command.
+count, health), rewritten atomically under the container's lock by whoever
+changes it: the supervisor or a command. In memory the state is a
+``ContainerState``; on disk it stays the JSON object it always was.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import os
 import shutil
 import time
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TypedDict, Unpack
 
 from ..errors import NotFound
 from ..state import Root, locked, read_json, write_json
 from .logs import timestamp
 from .spec import ContainerSpec
+
+STATUSES = ("created", "running", "restarting", "paused", "exited")
 
 
 def proc_starttime(pid: int) -> int | None:
@@ -42,6 +49,114 @@ def alive(pid: int | None, starttime: int | None) -> bool:
     return data[data.rindex(b")") + 2:data.rindex(b")") + 3] not in (b"Z", b"X")
 
 
+def _int(data: Mapping[str, object], key: str) -> int | None:
+    value = data.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _str(data: Mapping[str, object], key: str) -> str | None:
+    value = data.get(key)
+    return value if isinstance(value, str) else None
+
+
+@dataclass(frozen=True)
+class HealthResult:
+    """One probe: when it ran, its exit code (-1: it timed out) and the end of its output."""
+
+    start: str
+    end: str
+    exit_code: int
+    output: str
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, object]) -> HealthResult:
+        return cls(start=_str(data, "start") or "", end=_str(data, "end") or "",
+                   exit_code=_int(data, "exit_code") or 0, output=_str(data, "output") or "")
+
+
+@dataclass(frozen=True)
+class HealthState:
+    status: str = "starting"  # starting | healthy | unhealthy
+    failing_streak: int = 0
+    log: tuple[HealthResult, ...] = ()  # the last five
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, object]) -> HealthState:
+        log = data.get("log")
+        return cls(status=_str(data, "status") or "starting", failing_streak=_int(data, "failing_streak") or 0,
+                   log=tuple(HealthResult.from_dict(_object(r)) for r in log if isinstance(r, dict))
+                   if isinstance(log, list) else ())
+
+    def to_dict(self) -> dict[str, object]:
+        return dataclasses.asdict(self) | {"log": [dataclasses.asdict(r) for r in self.log]}
+
+
+def _object(value: object) -> dict[str, object]:
+    return {str(k): v for k, v in value.items()} if isinstance(value, dict) else {}
+
+
+@dataclass(frozen=True)
+class ContainerState:
+    """What changes in a container's life, as ``state.json`` keeps it."""
+
+    status: str = "created"  # one of STATUSES
+    pid: int = 0
+    pid_starttime: int | None = None
+    exit_code: int | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+    restart_count: int = 0
+    oom_killed: bool = False
+    error: str | None = None
+    supervisor_pid: int | None = None
+    supervisor_starttime: int | None = None
+    health: HealthState | None = None
+    extra: dict[str, object] = field(default_factory=dict)  # keys of other writers, kept as they are
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, object]) -> ContainerState:
+        health = data.get("health")
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(
+            status=_str(data, "status") or "created", pid=_int(data, "pid") or 0,
+            pid_starttime=_int(data, "pid_starttime"), exit_code=_int(data, "exit_code"),
+            started_at=_str(data, "started_at"), finished_at=_str(data, "finished_at"),
+            restart_count=_int(data, "restart_count") or 0, oom_killed=data.get("oom_killed") is True,
+            error=_str(data, "error"), supervisor_pid=_int(data, "supervisor_pid"),
+            supervisor_starttime=_int(data, "supervisor_starttime"),
+            health=HealthState.from_dict(_object(health)) if isinstance(health, dict) else None,
+            extra={k: v for k, v in data.items() if k not in known})
+
+    def to_dict(self) -> dict[str, object]:
+        out: dict[str, object] = dict(self.extra)
+        for f in dataclasses.fields(self):
+            if f.name not in ("extra", "health"):
+                out[f.name] = getattr(self, f.name)
+        out["health"] = self.health.to_dict() if self.health is not None else None
+        return out
+
+    @property
+    def active(self) -> bool:
+        return self.status in ("running", "restarting", "paused")
+
+
+class StateChanges(TypedDict, total=False):
+    """The fields of ``ContainerState`` a writer may change, each with its type."""
+
+    status: str
+    pid: int
+    pid_starttime: int | None
+    exit_code: int | None
+    started_at: str | None
+    finished_at: str | None
+    restart_count: int
+    oom_killed: bool
+    error: str | None
+    supervisor_pid: int | None
+    supervisor_starttime: int | None
+    health: HealthState | None
+
+
 class Records:
     def __init__(self, root: Root) -> None:
         self.root = root
@@ -49,8 +164,8 @@ class Records:
     def dir(self, cid: str) -> str:
         return os.path.join(self.root.containers, cid)
 
-    def lock(self, cid: str) -> Any:
-        return locked(os.path.join(self.root.locks, f"container-{cid}.lock"))
+    def lock(self, cid: str) -> contextlib.AbstractContextManager[None]:
+        return locked(self.root.lock(f"container-{cid}"))
 
     def ids(self) -> list[str]:
         try:
@@ -66,32 +181,39 @@ class Records:
         write_json(os.path.join(path, "container.json"), {"spec": spec.to_dict(), "created": timestamp(),
                                                           "created_unix": time.time()})
 
-    def record(self, cid: str) -> dict[str, Any]:
-        data = read_json(os.path.join(self.dir(cid), "container.json"))
-        if data is None:
+    def record(self, cid: str) -> dict[str, object]:
+        data: object = read_json(os.path.join(self.dir(cid), "container.json"))
+        if not isinstance(data, dict):
             raise NotFound(f"no such container: {cid}")
-        return data  # type: ignore[no-any-return]
+        return {str(k): v for k, v in data.items()}
 
     def spec(self, cid: str) -> ContainerSpec:
-        return ContainerSpec.from_dict(self.record(cid)["spec"])
+        return ContainerSpec.from_dict(_object(self.record(cid).get("spec")))
 
-    def state(self, cid: str) -> dict[str, Any]:
-        return read_json(os.path.join(self.dir(cid), "state.json"), {}) or {}
+    def name(self, cid: str) -> str:
+        return _str(_object(self.record(cid).get("spec")), "name") or ""
 
-    def update(self, cid: str, **changes: Any) -> dict[str, Any]:
+    def created(self, cid: str) -> str:
+        return _str(self.record(cid), "created") or ""
+
+    def state(self, cid: str) -> ContainerState:
+        data: object = read_json(os.path.join(self.dir(cid), "state.json"), {})
+        return ContainerState.from_dict(_object(data))
+
+    def update(self, cid: str, **changes: Unpack[StateChanges]) -> ContainerState:
         """Merge ``changes`` into the state, atomically, under the container's lock."""
         with self.lock(cid):
-            path = os.path.join(self.dir(cid), "state.json")
-            if not os.path.isdir(self.dir(cid)):
-                return {}
-            state = read_json(path, {}) or {}
-            state.update(changes)
-            write_json(path, state)
-            return state  # type: ignore[no-any-return]
+            return self.update_locked(cid, **changes)
+
+    def update_locked(self, cid: str, **changes: Unpack[StateChanges]) -> ContainerState:
+        """``update`` for a caller that already holds ``lock(cid)``."""
+        if not os.path.isdir(self.dir(cid)):
+            return ContainerState()
+        state = dataclasses.replace(self.state(cid), **changes)
+        write_json(os.path.join(self.dir(cid), "state.json"), state.to_dict())
+        return state
 
     def delete(self, cid: str) -> None:
         shutil.rmtree(self.dir(cid), ignore_errors=True)
-        try:
-            os.unlink(os.path.join(self.root.locks, f"container-{cid}.lock"))
-        except FileNotFoundError:
-            pass
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.root.lock(f"container-{cid}"))

@@ -8,10 +8,13 @@ by the supervisor each time the container starts.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TypeVar
 
-from .cgroups import Limits
+from .limits import Limits
+
+_T = TypeVar("_T")
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -120,30 +123,54 @@ class ContainerSpec:
     masked_paths: tuple[str, ...] | None = None  # None: Docker's defaults
     readonly_paths: tuple[str, ...] | None = None
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ContainerSpec:
-        known = {f.name for f in dataclasses.fields(cls)}
-        kw = {k: v for k, v in data.items() if k in known}
-        kw["mounts"] = tuple(MountSpec(**m) for m in data.get("mounts", ()))
-        kw["devices"] = tuple(Device(**d) for d in data.get("devices", ()))
-        kw["endpoints"] = tuple(EndpointSpec(**e) for e in data.get("endpoints", ()))
-        kw["ports"] = tuple(PortSpec(**p) for p in data.get("ports", ()))
-        if data.get("healthcheck"):
-            kw["healthcheck"] = Healthcheck(**{**data["healthcheck"], "test": tuple(data["healthcheck"]["test"])})
-        kw["limits"] = Limits(**data.get("limits", {}))
-        kw["ulimits"] = {k: (int(v[0]), int(v[1])) for k, v in data.get("ulimits", {}).items()}
-        kw["hosts"] = tuple((h, a) for h, a in data.get("hosts", ()))
+    def from_dict(cls, data: Mapping[str, object]) -> ContainerSpec:
+        """The spec of a record (JSON: lists where the spec has tuples); unknown keys are ignored."""
+        kw = {k: v for k, v in data.items() if k in _FIELDS}
+        kw["mounts"] = tuple(_build(MountSpec, m) for m in _items(data.get("mounts")))
+        kw["devices"] = tuple(_build(Device, d) for d in _items(data.get("devices")))
+        kw["endpoints"] = tuple(_build(EndpointSpec, e) for e in _items(data.get("endpoints")))
+        kw["ports"] = tuple(_build(PortSpec, p) for p in _items(data.get("ports")))
+        health = data.get("healthcheck")
+        if isinstance(health, dict) and health:
+            kw["healthcheck"] = _build(Healthcheck, {**health, "test": tuple(_strings(health.get("test")))})
+        limits = data.get("limits")
+        kw["limits"] = _build(Limits, limits if isinstance(limits, dict) else {})
+        ulimits = data.get("ulimits")
+        kw["ulimits"] = {str(k): (int(v[0]), int(v[1])) for k, v in ulimits.items()
+                         if isinstance(v, list | tuple)} if isinstance(ulimits, dict) else {}
+        kw["hosts"] = tuple((str(h[0]), str(h[1])) for h in _list(data.get("hosts")) if isinstance(h, list | tuple))
         for key in ("layers", "argv", "env", "group_add", "cap_add", "cap_drop", "dns", "dns_search",
                     "dns_options"):
             if key in kw:
-                kw[key] = tuple(kw[key])
+                kw[key] = tuple(_strings(kw[key]))
         for key in ("masked_paths", "readonly_paths"):
             if kw.get(key) is not None:
-                kw[key] = tuple(kw[key])
-        return cls(**kw)
+                kw[key] = tuple(_strings(kw[key]))
+        return _build(cls, kw)
+
+
+_FIELDS = frozenset(f.name for f in dataclasses.fields(ContainerSpec))
+
+
+def _list(value: object) -> list[object]:
+    return list(value) if isinstance(value, list | tuple) else []
+
+
+def _strings(value: object) -> list[str]:
+    return [str(v) for v in _list(value)]
+
+
+def _items(value: object) -> Iterable[Mapping[str, object]]:
+    return [{str(k): v for k, v in item.items()} for item in _list(value) if isinstance(item, dict)]
+
+
+def _build(cls: type[_T], data: Mapping[str, object]) -> _T:
+    """``cls(**data)``: the JSON boundary, where a record's fields become a dataclass's."""
+    return cls(**dict(data))
 
 
 _IPC_SYSCTLS = {"kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall",

@@ -348,7 +348,7 @@ def test_always_restarts_until_stopped(rt, image):
 def test_supervisor_death_is_noticed(rt, image):
     cid = make(rt, image, ["sh", "-c", "sleep 0.5"])
     rt.start(cid)
-    sup = rt.records.state(cid)["supervisor_pid"]
+    sup = rt.records.state(cid).supervisor_pid
     os.kill(sup, signal.SIGKILL)
     time.sleep(1.0)
     c = rt.get(cid)
@@ -476,7 +476,7 @@ def test_healthcheck_states(rt, image):
     while rt.health(cid) != "healthy" and time.monotonic() < deadline:
         time.sleep(0.05)
     assert rt.health(cid) == "healthy"
-    assert rt.records.state(cid)["health"]["log"][-1]["output"] == "ok\n"
+    assert rt.records.state(cid).health.log[-1].output == "ok\n"
     rt.stop(cid, timeout=0)
     bad = make(rt, image, ["sleep", "60"],
                healthcheck=Healthcheck(test=("CMD", "false"), interval=0.1, timeout=1, retries=2))
@@ -484,13 +484,13 @@ def test_healthcheck_states(rt, image):
     deadline = time.monotonic() + 10
     while rt.health(bad) != "unhealthy" and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert rt.health(bad) == "unhealthy" and rt.records.state(bad)["health"]["failing_streak"] >= 2
+    assert rt.health(bad) == "unhealthy" and rt.records.state(bad).health.failing_streak >= 2
     slow = make(rt, image, ["sleep", "60"],
                 healthcheck=Healthcheck(test=("CMD", "sleep", "30"), interval=0.1, timeout=0.3, retries=1))
     rt.start(slow)
     deadline = time.monotonic() + 10
     while rt.health(slow) != "unhealthy" and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert "exceeded timeout" in rt.records.state(slow)["health"]["log"][-1]["output"]
+    assert "exceeded timeout" in rt.records.state(slow).health.log[-1].output
     for c in (bad, slow):
         rt.stop(c, timeout=0)

@@ -1,0 +1,431 @@
+"""The life of each supervised container, driven by the supervisor's loop and never waiting in it.
+
+A container moves through these steps, each started by an event:
+
+- starting: forked and in its cgroup (``launch.begin``); its handshake goes
+  on as its pipes become ready: namespaces ready -> veths plugged, ``go`` ->
+  EOF on the error pipe (running) or an error (failed);
+- running: its output is logged, its pidfd watched, its healthcheck probed;
+- ending: it exited; what is left in its cgroup is killed, and emptiness is
+  checked again from a timer, never waited for;
+- then it restarts after a back-off (``policy``), or it is forgotten.
+
+A ``start`` request is answered once the launch completes or fails (and once
+its published ports forward); ``stop`` and ``wait`` once the container ended.
+A stop or kill while it is starting kills the child; its reaping ends it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ..errors import EngineError
+from ..state import Root
+from . import launch, policy, rootfs
+from .cgroups import Cgroups
+from .health import Healthchecks
+from .launch import Launched, Starting
+from .logs import LogWriter, timestamp
+from .loop import Loop, Timer
+from .outbox import Outbox
+from .portsync import PortSync, publication
+from .protocol import signal_number
+from .records import Records, proc_starttime
+from .spec import ContainerSpec
+
+CGROUP_GRACE = 5.0  # seconds to wait for a cgroup to empty after its PID 1 ended
+
+
+def catches(pid: int, sig: int) -> bool:
+    """Whether ``pid`` will ever see ``sig``: it has a handler (SigCgt) or blocks it to wait for it
+    (SigBlk, as tini does). A namespace's PID 1 with neither never receives it."""
+    bit = 1 << (sig - 1)
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith(("SigCgt:", "SigBlk:")) and int(line.split()[1], 16) & bit:
+                    return True
+        # Inside sigtimedwait() the kernel moves the blocked mask aside (real_blocked, not shown
+        # in /proc): a process waiting there, as tini does, receives the signal.
+        with open(f"/proc/{pid}/wchan") as fh:
+            return "sigtimedwait" in fh.read()
+    except OSError:
+        return True
+
+
+def exit_code(status: int) -> int:
+    """A wait status as Docker reports it: the exit code, or 128 + the signal."""
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    return os.WEXITSTATUS(status)
+
+
+@dataclass(eq=False)
+class Supervised:
+    spec: ContainerSpec
+    log: LogWriter
+    starting: Starting | None = None
+    proc: Launched | None = None
+    ending: bool = False  # exited; its cgroup is being emptied
+    stopping: bool = False
+    starters: list[socket.socket] = field(default_factory=list)  # start requests, answered once it runs
+    waiters: list[socket.socket] = field(default_factory=list)  # stop and wait requests, answered once it ends
+    restart_count: int = 0
+    backoff: float = policy.BACKOFF_START
+    started: float = 0.0
+    kill_at: Timer | None = None
+    restart_at: Timer | None = None
+
+    @property
+    def active(self) -> bool:
+        """Starting, running, ending or waiting to restart."""
+        return self.starting is not None or self.proc is not None or self.ending or self.restart_at is not None
+
+
+class Lifecycle:
+    def __init__(self, root: Root, loop: Loop, records: Records, cgroups: Cgroups, outbox: Outbox,
+                 ports: PortSync, health: Healthchecks) -> None:
+        self.loop, self.records, self.cgroups = loop, records, cgroups
+        self.outbox, self.ports, self.health = outbox, ports, health
+        self.containers: dict[str, Supervised] = {}
+        self.empty_dir = os.path.join(root.run, "empty")
+        os.makedirs(self.empty_dir, exist_ok=True)
+        self.ceiling = policy.backoff_ceiling()
+
+    # -- requests -------------------------------------------------------------
+
+    def start(self, cid: str, conn: socket.socket | None) -> bool:
+        """Start ``cid``; True when the reply on ``conn`` comes later (when the launch completes)."""
+        sv = self.containers.get(cid)
+        if sv is not None and (sv.proc is not None or sv.ending):
+            return False  # already running
+        if sv is not None and sv.starting is not None:
+            if conn is not None:
+                sv.starters.append(conn)
+            return conn is not None
+        spec = self.records.spec(cid)
+        if sv is None:
+            path = os.path.join(self.records.dir(cid), f"{cid}-json.log")
+            sv = Supervised(spec=spec, log=LogWriter(path, spec.log_max_size, spec.log_max_files))
+            self.containers[cid] = sv
+        sv.stopping = False
+        if sv.restart_at is not None:
+            sv.restart_at.cancel()
+            sv.restart_at = None
+        if conn is not None:
+            sv.starters.append(conn)
+        try:
+            self._launch(cid, sv)
+        except BaseException:
+            sv.starters = [c for c in sv.starters if c is not conn]
+            if not sv.active:
+                self.forget(cid)
+            raise
+        return conn is not None
+
+    def stop(self, cid: str, timeout: float | None, conn: socket.socket | None) -> bool:
+        """The stop signal, the grace period, then SIGKILL; True when the reply comes once it ended."""
+        sv = self.containers.get(cid)
+        if sv is None:
+            return False
+        sv.stopping = True
+        if sv.restart_at is not None:
+            sv.restart_at.cancel()
+            sv.restart_at = None
+            self.records.update(cid, status="exited")
+            self.forget(cid)
+            return False
+        if conn is not None and sv.active:
+            sv.waiters.append(conn)
+        if sv.starting is not None:
+            self._fail(sv.starting, "the container was stopped while it was starting", 137)
+        elif sv.proc is not None and sv.kill_at is None:
+            sig = signal_number(sv.spec.stop_signal)
+            grace = sv.spec.stop_timeout if timeout is None else float(timeout)
+            if sv.spec.pid != "host" and not catches(sv.proc.pid, sig):
+                grace = 0.0  # PID 1 without a handler never gets the signal: do not wait for nothing
+            else:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(sv.proc.pid, sig)
+            sv.kill_at = self.loop.later(grace, lambda: self._kill_all(cid))
+        return conn is not None and sv.active
+
+    def kill(self, cid: str, sig: int) -> None:
+        sv = self.containers.get(cid)
+        if sv is None or (sv.proc is None and sv.starting is None):
+            raise EngineError(f"container {sv.spec.name if sv else cid} is not running")
+        sv.stopping = True
+        if sv.starting is not None:
+            self._fail(sv.starting, "the container was killed while it was starting", 137)
+        elif sig == signal.SIGKILL:
+            self._kill_all(cid)
+        else:
+            assert sv.proc is not None
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(sv.proc.pid, sig)
+
+    def wait(self, cid: str, conn: socket.socket) -> bool:
+        sv = self.containers.get(cid)
+        if sv is None or not sv.active:
+            return False
+        sv.waiters.append(conn)
+        return True
+
+    def shutdown(self) -> None:
+        """Stop every container (each with its grace period)."""
+        for cid, sv in list(self.containers.items()):
+            if sv.active:
+                self.stop(cid, None, None)
+            else:
+                self.forget(cid)
+
+    def forget(self, cid: str) -> None:
+        sv = self.containers.pop(cid, None)
+        if sv is not None:
+            sv.log.close()
+            self._answer_waiters(cid, sv.waiters, self.records.state(cid).exit_code)
+
+    # -- starting -------------------------------------------------------------
+
+    def _launch(self, cid: str, sv: Supervised) -> None:
+        """Fork the container; the rest of its start happens as its handshake's events come."""
+        spec = sv.spec
+        cgroup = self.cgroups.container(cid)
+        if not cgroup.exists():
+            cgroup.create(spec.limits)
+        peers = {c: s.proc.pid for c, s in self.containers.items() if s.proc is not None}
+        for mode in (spec.network, spec.ipc, spec.pid):
+            if mode.startswith("container:") and mode[10:] not in peers:
+                st = self.records.state(mode[10:])
+                if st.status == "running" and proc_starttime(st.pid) == st.pid_starttime:
+                    peers[mode[10:]] = st.pid
+        try:
+            starting = launch.begin(spec, rootfs.Bundle(self.records.dir(cid)), cgroup, self.empty_dir, peers)
+        except (EngineError, OSError) as exc:
+            self.records.update(cid, status="exited", exit_code=127, error=str(exc), finished_at=timestamp(), pid=0)
+            raise
+        starting.before_close = self.loop.unwatch
+        sv.starting = starting
+        self.loop.watch(starting.ready, lambda: self._namespaces_ready(cid, starting))
+        self.loop.watch(starting.pidfd, lambda: self._process_event(cid))
+
+    def _namespaces_ready(self, cid: str, starting: Starting) -> None:
+        ready = starting.namespaces_ready()
+        if ready is None:
+            return
+        starting.close_ready()
+        if ready:
+            try:
+                starting.proceed()
+            except (EngineError, OSError) as exc:
+                self._fail(starting, str(exc), 127)
+                return
+        self.loop.watch(starting.errors, lambda: self._exec_news(cid, starting))
+
+    def _exec_news(self, cid: str, starting: Starting) -> None:
+        if not starting.read_errors():
+            return
+        starting.close_errors()
+        sv = self.containers.get(cid)
+        if sv is None or sv.starting is not starting or starting.failure is not None:
+            return
+        if starting.error:
+            self._fail(starting, starting.error.decode(errors="replace"), 127)
+        elif not starting.went:
+            self._fail(starting, "the container's process ended before its namespaces were made", 127)
+        else:
+            self._running(cid, sv, starting)
+
+    def _fail(self, starting: Starting, message: str, code: int) -> None:
+        """The start failed: kill the child; its reaping (a pidfd event) finishes the failure."""
+        if starting.failure is None:
+            starting.failure, starting.failure_code = message, code
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(starting.pid, signal.SIGKILL)
+        starting.close()
+
+    def _running(self, cid: str, sv: Supervised, starting: Starting) -> None:
+        try:
+            proc = starting.launched()
+        except EngineError as exc:
+            self._fail(starting, str(exc), 127)
+            return
+        sv.starting, sv.proc, sv.started = None, proc, self.loop.clock()
+        for fd, stream in proc.outputs.items():
+            self.loop.watch(fd, self.reader(cid, fd, stream))
+        health = self.health.watch(cid, sv.spec, proc.pid, sv.started)
+        self.records.update(cid, status="running", pid=proc.pid, pid_starttime=proc_starttime(proc.pid),
+                            started_at=timestamp(), exit_code=None, error=None, oom_killed=False,
+                            restart_count=sv.restart_count, supervisor_pid=os.getpid(),
+                            supervisor_starttime=proc_starttime(os.getpid()), health=health)
+        starters, sv.starters = sv.starters, []
+
+        def reply() -> None:
+            for conn in starters:
+                self.outbox.reply(conn, {"ok": True})
+
+        if sv.spec.ports:
+            self.ports.change(cid, publication(sv.spec), reply)  # start returns once its ports forward
+        else:
+            reply()
+
+    def _start_failed(self, cid: str, sv: Supervised, starting: Starting) -> None:
+        """The failed start's process is reaped: record it, answer, then restart later or forget."""
+        message, code = starting.failure or "the container failed to start", starting.failure_code
+        sv.starting = None
+        manual = bool(sv.starters)
+        restart = not manual and policy.should_restart(sv.spec.restart, code, sv.restart_count, sv.stopping)
+        self.records.update(cid, status="restarting" if restart else "exited", exit_code=code, error=message,
+                            finished_at=timestamp(), pid=0)
+        for conn in sv.starters:
+            self.outbox.reply(conn, {"ok": False, "error": message})
+        sv.starters = []
+        if restart:
+            self._schedule_restart(cid, sv, ran_for=0.0)
+        else:
+            self.forget(cid)
+
+    # -- running and ending -----------------------------------------------------
+
+    def reader(self, cid: str, fd: int, stream: str) -> Callable[[], None]:
+        def read() -> None:
+            sv = self.containers.get(cid)
+            try:
+                data = os.read(fd, 65536)
+            except BlockingIOError:
+                return
+            except OSError:
+                data = b""
+            if not data:
+                self.loop.unwatch(fd)
+                if sv is not None and sv.proc is not None and sv.proc.outputs.pop(fd, None) is not None:
+                    os.close(fd)
+                return
+            if sv is not None:
+                sv.log.write(stream, data)
+        return read
+
+    def _process_event(self, cid: str) -> None:
+        """The container's pidfd is readable: its process ended (while starting or running)."""
+        sv = self.containers.get(cid)
+        if sv is None:
+            return
+        starting = sv.starting
+        if starting is not None:
+            if starting.failure is None:  # it died by itself: was it after a successful exec?
+                starting.read_errors()
+                self._exec_news(cid, starting)
+                if sv.starting is None:  # it had exec'd: now running, and its exit is handled below
+                    return self._process_event(cid)
+                if starting.failure is None:
+                    self._fail(starting, "the container's process died while it was starting", 127)
+            if not _reaped(starting.pid):
+                return
+            self.loop.unwatch(starting.pidfd)
+            os.close(starting.pidfd)
+            self._start_failed(cid, sv, starting)
+            return
+        if sv.proc is not None:
+            self._exited(cid, sv, sv.proc)
+
+    def _exited(self, cid: str, sv: Supervised, proc: Launched) -> None:
+        try:
+            pid, status = os.waitpid(proc.pid, os.WNOHANG)
+        except ChildProcessError:
+            pid, status = proc.pid, 0
+        if not pid:
+            return
+        self.loop.unwatch(proc.pidfd)
+        os.close(proc.pidfd)
+        for fd, stream in list(proc.outputs.items()):  # what is still buffered in the pipes
+            with contextlib.suppress(OSError):
+                while data := os.read(fd, 65536):
+                    sv.log.write(stream, data)
+            self.loop.unwatch(fd)
+            os.close(fd)
+        proc.outputs.clear()
+        if proc.stdin is not None:
+            os.close(proc.stdin)
+        sv.log.flush_partial()
+        sv.proc, sv.ending = None, True
+        if sv.kill_at is not None:
+            sv.kill_at.cancel()
+            sv.kill_at = None
+        self.health.forget(cid)
+        self._empty_cgroup(cid, self.loop.clock() + CGROUP_GRACE, lambda: self._ended(cid, sv, exit_code(status)))
+
+    def _empty_cgroup(self, cid: str, deadline: float, then: Callable[[], None]) -> None:
+        """Kill what is left in the cgroup; check again from a timer until it is empty (or the deadline)."""
+        try:
+            empty = self.cgroups.container(cid).kill_nowait()
+        except (EngineError, OSError):
+            empty = True
+        if empty or self.loop.clock() >= deadline:
+            if not empty:
+                print(f"container {cid[:12]}: processes survived SIGKILL for {CGROUP_GRACE}s", flush=True)
+            then()
+        else:
+            self.loop.later(0.02, lambda: self._empty_cgroup(cid, deadline, then))
+
+    def _ended(self, cid: str, sv: Supervised, code: int) -> None:
+        sv.ending = False
+        oom = False
+        with contextlib.suppress(EngineError, OSError):
+            oom = self.cgroups.container(cid).oom_killed()
+        restart = policy.should_restart(sv.spec.restart, code, sv.restart_count, sv.stopping)
+        self.records.update(cid, status="restarting" if restart else "exited", exit_code=code, pid=0,
+                            finished_at=timestamp(), oom_killed=oom, restart_count=sv.restart_count)
+        if restart:
+            self._schedule_restart(cid, sv, ran_for=self.loop.clock() - sv.started)
+            return
+        waiters, sv.waiters = sv.waiters, []
+        self.forget(cid)
+        if sv.spec.ports:  # stop returns once its ports no longer forward
+            self.ports.change(cid, None, lambda: self._answer_waiters(cid, waiters, code))
+        else:
+            self._answer_waiters(cid, waiters, code)
+
+    def _answer_waiters(self, cid: str, waiters: list[socket.socket], code: int | None) -> None:
+        for conn in waiters:
+            self.outbox.reply(conn, {"ok": True, "exit_code": code})
+
+    def _schedule_restart(self, cid: str, sv: Supervised, ran_for: float) -> None:
+        sv.backoff = policy.next_backoff(sv.backoff, ran_for, ceiling=self.ceiling)
+        sv.restart_at = self.loop.later(sv.backoff, lambda: self._restart(cid))
+
+    def _restart(self, cid: str) -> None:
+        sv = self.containers.get(cid)
+        if sv is None:
+            return
+        sv.restart_at = None
+        sv.restart_count += 1
+        try:
+            self._launch(cid, sv)
+        except (EngineError, OSError):
+            if policy.should_restart(sv.spec.restart, 127, sv.restart_count, sv.stopping):
+                self._schedule_restart(cid, sv, ran_for=0.0)
+            else:
+                self.forget(cid)
+
+    def _kill_all(self, cid: str) -> None:
+        sv = self.containers.get(cid)
+        if sv is None or sv.proc is None:
+            return
+        sv.kill_at = None
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(sv.proc.pid, signal.SIGKILL)
+        with contextlib.suppress(EngineError, OSError):
+            self.cgroups.container(cid).kill_nowait()  # the exit handler checks that it emptied
+
+
+def _reaped(pid: int) -> bool:
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return True
+    return bool(done)
