@@ -123,6 +123,14 @@ def run(argv: list[str] | None = None) -> NoReturn:
         sys.exit(130)
     except BrokenPipeError:
         sys.exit(0)
+    except Exception as exc:  # a bug of ours: one line, not a traceback (PYCOMPOSE_DEBUG=1 shows it)
+        import os
+
+        if os.environ.get("PYCOMPOSE_DEBUG"):
+            raise
+        print(f"pycompose: internal error: {type(exc).__name__}: {exc} (PYCOMPOSE_DEBUG=1 shows where)",
+              file=sys.stderr)
+        sys.exit(1)
     sys.exit(0)
 
 

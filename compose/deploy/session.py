@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..errors import UsageError
@@ -38,21 +39,39 @@ def number_of(c: Container) -> int:
         return 0
 
 
-class Session:
-    def __init__(self, project: Project, root: Root | None = None, progress: Progress | None = None) -> None:
+@dataclass(frozen=True)
+class Engine:
+    """The engine's parts a session drives (tests pass fakes of them)."""
+
+    root: Root
+    rt: Runtime
+    images: ImageStore
+    nets: NetworkManager
+    vols: Volumes
+
+    @classmethod
+    def open(cls, root: Root | None = None) -> Engine:
         from engine.images.store import ImageStore
         from engine.net.manage import NetworkManager
         from engine.runtime.containers import Runtime
         from engine.state import Root
         from engine.volumes import Volumes
 
+        r = root or Root.from_env()
+        r.ensure()
+        return cls(root=r, rt=Runtime(r), images=ImageStore(r), nets=NetworkManager(r), vols=Volumes(r))
+
+
+class Session:
+    def __init__(self, project: Project, root: Root | None = None, progress: Progress | None = None, *,
+                 engine: Engine | None = None) -> None:
+        parts = engine or Engine.open(root)
         self.project = project
-        self.root: Root = root or Root.from_env()
-        self.root.ensure()
-        self.rt: Runtime = Runtime(self.root)
-        self.images: ImageStore = ImageStore(self.root)
-        self.nets: NetworkManager = NetworkManager(self.root)
-        self.vols: Volumes = Volumes(self.root)
+        self.root: Root = parts.root
+        self.rt: Runtime = parts.rt
+        self.images: ImageStore = parts.images
+        self.nets: NetworkManager = parts.nets
+        self.vols: Volumes = parts.vols
         self.progress = progress or Progress("plain")
         self._snapshot: list[Container] | None = None
 

@@ -183,9 +183,26 @@ def test_wait_flag_exit_codes_and_attach(cli):
     r = cli("up", "--abort-on-container-exit")
     assert "proj-job-1 exited with code 4" in r.stderr
     assert "proj-keeper-1" in r.stderr  # stopped when the job exited
-    cli("up", "-d", "keeper", check=True)
-    r = cli("up", "-d", "--wait", "keeper", check=True)
-    assert r.returncode == 0
+
+
+def test_up_wait_returns_once_healthy_and_fails_on_unhealthy(cli):
+    cli.write("""\
+        services:
+          slow:
+            image: busybox:latest
+            command: ["sh", "-c", "sleep 1; touch /ready; exec sleep 3600"]
+            healthcheck: {test: ["CMD", "test", "-f", "/ready"], interval: 0.2s, retries: 50}
+          sick:
+            image: busybox:latest
+            command: ["sleep", "3600"]
+            healthcheck: {test: ["CMD", "false"], interval: 0.1s, retries: 2}
+        """)
+    started = time.monotonic()
+    r = cli("up", "-d", "--wait", "slow", check=True)
+    assert time.monotonic() - started >= 1.0  # it waited for the healthcheck, not just the start
+    assert "(healthy)" in next(line for line in cli("ps", check=True).stdout.splitlines() if "proj-slow-1" in line)
+    r = cli("up", "-d", "--wait", "sick")
+    assert r.returncode == 1 and "container proj-sick-1 is unhealthy" in r.stderr
 
 
 def test_create_no_start_top_images_ls_and_wait(cli):

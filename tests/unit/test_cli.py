@@ -128,3 +128,19 @@ def test_help_lists_every_command():
     out = run(["--help"], cwd=".").stdout
     for name in ("up", "down", "ps", "logs", "exec", "run", "build", "pull", "config", "image", "network", "volume"):
         assert f"  {name}" in out
+
+
+def test_a_bug_is_one_line_not_a_traceback(monkeypatch, capsys):
+    import pytest
+
+    from compose.cli import main
+
+    def broken(argv):
+        raise KeyError("boom")
+
+    monkeypatch.setattr(main, "register", broken)
+    monkeypatch.delenv("PYCOMPOSE_DEBUG", raising=False)
+    with pytest.raises(SystemExit) as exit_info:
+        main.run(["ps"])
+    assert exit_info.value.code == 1
+    assert capsys.readouterr().err == "pycompose: internal error: KeyError: 'boom' (PYCOMPOSE_DEBUG=1 shows where)\n"
