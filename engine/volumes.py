@@ -11,7 +11,9 @@ removed by renaming it aside before deleting it, so a volume is either
 whole or absent; every change is made under one lock
 (``<root>/locks/volumes.lock``). Containers are not asked: whether a volume
 is in use is read from the container records, whose mounts name the
-volume's folder as their source.
+volume's folder as their source. The runtime records a container that binds
+folders under the same lock, so a removal and the creation of a container
+that mounts the volume never interleave.
 """
 
 from __future__ import annotations
@@ -137,10 +139,12 @@ class Volumes:
 
     def __init__(self, root: Root) -> None:
         self.root = root
-        self.dir = root.sub("volumes")
+        self.dir = root.volumes
 
     def _lock(self) -> contextlib.AbstractContextManager[None]:
-        return locked(os.path.join(self.root.locks, "volumes.lock"))
+        """The volumes lock; the runtime takes it too while it records a container that binds folders,
+        so a volume cannot be removed between that container's check of its source and its record."""
+        return locked(self.root.lock("volumes"))
 
     def _folder(self, name: str) -> str:
         return os.path.join(self.dir, name)

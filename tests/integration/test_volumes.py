@@ -298,3 +298,105 @@ def test_cli_prune(state_root: Root, container) -> None:
     r = cli(state_root, "prune", "-f", "--all")
     assert (r.returncode, r.stdout) == (0, "Deleted Volumes:\nnamed\n")
     assert [v.name for v in vols.list()] == ["kept"]
+
+
+# -- volumes and the containers that mount them ------------------------------------
+
+
+def _spec(name: str, source: str):
+    from engine.runtime.containers import new_id
+    from engine.runtime.spec import ContainerSpec, MountSpec
+
+    return ContainerSpec(id=new_id(), name=name, image_id="sha256:none", layers=(), argv=("true",),
+                         mounts=(MountSpec(type="bind", source=source, target="/data", copy_up=True),))
+
+
+def test_creating_a_container_that_binds_a_folder_waits_for_the_volumes_lock(vols: Volumes,
+                                                                               state_root: Root) -> None:
+    import threading
+
+    from engine.runtime.containers import Runtime
+    from engine.state import locked
+
+    rt = Runtime(state_root)
+    path = vols.create("data").mountpoint
+    done: list[str] = []
+    with locked(state_root.lock("volumes")):  # as a volume removal holds it
+        worker = threading.Thread(target=lambda: done.append(rt.create(_spec("web-1", path)).name))
+        worker.start()
+        worker.join(0.5)
+        assert worker.is_alive() and done == [] and rt.list() == []
+    worker.join(10)
+    assert done == ["web-1"]
+    with pytest.raises(Conflict, match="volume data is in use by container\\(s\\) web-1"):
+        vols.remove("data")
+
+
+def test_a_container_whose_volume_is_gone_is_not_recorded(vols: Volumes, state_root: Root) -> None:
+    from engine.errors import RuntimeFailure
+    from engine.runtime.containers import Runtime
+
+    rt = Runtime(state_root)
+    path = vols.create("data").mountpoint
+    vols.remove("data")
+    with pytest.raises(RuntimeFailure, match=f"container web-1: the mount source {path} does not exist"):
+        rt.create(_spec("web-1", path))
+    assert rt.list() == [] and os.listdir(state_root.containers) == []
+    assert not os.path.exists(path)
+
+
+def test_volume_removal_and_container_creation_never_interleave(vols: Volumes, state_root: Root) -> None:
+    """Two threads race: one creates a container mounting the volume (then removes it), one removes the
+    volume. Each creation either fails cleanly or finds the volume there and in use; never a record
+    of a container whose volume is gone."""
+    import threading
+
+    from engine.errors import RuntimeFailure
+    from engine.runtime.containers import Runtime
+
+    rt = Runtime(state_root)
+    rounds, outcomes, problems = 150, {"created": 0, "refused": 0, "removed": 0, "in use": 0}, []
+    stop = threading.Event()
+
+    def create_containers() -> None:
+        try:
+            for i in range(rounds):
+                path = vols.create("data").mountpoint
+                try:
+                    c = rt.create(_spec(f"c-{i}", path))
+                except RuntimeFailure as exc:
+                    if "does not exist" not in str(exc):
+                        problems.append(f"round {i}: {exc}")
+                    outcomes["refused"] += 1
+                    continue
+                outcomes["created"] += 1
+                if not os.path.isdir(path) or [u.name for u in vols.users("data")] != [f"c-{i}"]:
+                    problems.append(f"round {i}: c-{i} recorded, but its volume is gone or not in use")
+                rt.remove(c.id)
+        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+            problems.append(f"creator: {type(exc).__name__}: {exc}")
+        finally:
+            stop.set()
+
+    def remove_volumes() -> None:
+        while not stop.is_set():
+            try:
+                vols.remove("data")
+                outcomes["removed"] += 1
+            except Conflict:
+                outcomes["in use"] += 1
+            except NotFound:
+                pass
+
+    threads = [threading.Thread(target=create_containers), threading.Thread(target=remove_volumes)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert problems == []
+    assert outcomes["created"] + outcomes["refused"] == rounds
+    assert outcomes["created"] > 0 and outcomes["removed"] > 0  # both sides really ran
+    for c in rt.list():
+        for m in c.spec.mounts:
+            assert m.source is None or os.path.isdir(m.source), f"{c.name} mounts a deleted volume"
+    assert leftovers(vols) == []
