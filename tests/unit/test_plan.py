@@ -4,10 +4,10 @@ import pytest
 
 from compose.deploy.plan import Action, Existing, Policy, Step, plan_service
 
-H, I = "hash-1", "sha256:image-1"
+HASH, IMAGE = "hash-1", "sha256:image-1"
 
 
-def ex(number, *, config_hash=H, image_id=I, running=True):
+def ex(number, *, config_hash=HASH, image_id=IMAGE, running=True):
     return Existing(number=number, config_hash=config_hash, image_id=image_id, running=running)
 
 
@@ -37,4 +37,4 @@ def ex(number, *, config_hash=H, image_id=I, running=True):
     (1, {1: ex(1, config_hash="old")}, Policy(), True, [Action(Step.RECREATE, 1)]),
 ])
 def test_plan_service(want, existing, policy, bounced, expected):
-    assert plan_service(want, H, I, existing, policy, dependency_recreated=bounced) == expected
+    assert plan_service(want, HASH, IMAGE, existing, policy, dependency_recreated=bounced) == expected
