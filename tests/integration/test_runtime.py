@@ -143,9 +143,14 @@ def test_command_not_found_is_reported_with_exit_127(rt, image):
 
 # -- filesystem ---------------------------------------------------------------------------
 
-def test_masked_and_read_only_paths(rt, image):
-    from engine.runtime.rootfs import DOCKER_MASKED
+DOCKER_MASKED = (  # moby's oci.DefaultLinuxSpec MaskedPaths
+    "/proc/asound", "/proc/acpi", "/proc/interrupts", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+    "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+)
 
+
+def test_masked_and_read_only_paths(rt, image):
     files = [p for p in DOCKER_MASKED if os.path.isfile(p)]
     dirs = [p for p in DOCKER_MASKED if os.path.isdir(p) and os.listdir(p)]
     assert files and dirs, "the host should have some of the paths Docker masks"
@@ -177,17 +182,30 @@ def test_dev_shm_proc_and_devices(rt, image):
 
 
 def test_bind_mounts_rw_ro_and_writes_stay_in_the_container(rt, image, tmp_path):
+    from engine.images.store import ImageStore
+
     rw, ro = tmp_path / "rw", tmp_path / "ro"
     rw.mkdir()
     ro.mkdir()
     (ro / "f").write_text("read me")
-    script = "echo hi > /data/out; cat /config/f; echo; echo x > /config/g && echo wrote-ro; echo layer > /etc/new"
-    code, out, _ = run(rt, image, script, mounts=(
+    script = ("echo hi > /data/out; cat /config/f; echo; echo x > /config/g && echo wrote-ro; "
+              "echo layer > /etc/new; cat /etc/new")
+    cid = make(rt, image, ["sh", "-c", script], mounts=(
         MountSpec(type="bind", source=str(rw), target="/data"),
         MountSpec(type="bind", source=str(ro), target="/config", read_only=True)))
+    rt.start(cid)
+    assert rt.wait(cid, timeout=60) == 0
+    out = "".join(e.text for e in rt.logs(cid) if e.stream == "stdout")
+    err = "".join(e.text for e in rt.logs(cid) if e.stream == "stderr")
     assert (rw / "out").read_text() == "hi\n"
-    assert out.splitlines() == ["read me"]
+    assert out.splitlines() == ["read me", "layer"]
+    assert err == "sh: can't create /config/g: Read-only file system\n"
     assert not (ro / "g").exists()
+    # the write to the image's /etc landed in the container's own layer, not in the image nor on the host
+    with open(os.path.join(rt.records.dir(cid), "upper", "etc", "new")) as fh:
+        assert fh.read() == "layer\n"
+    assert [d for d in ImageStore(rt.root).layer_dirs(image) if os.path.exists(os.path.join(d, "etc", "new"))] == []
+    assert not os.path.exists("/etc/new")
 
 
 def test_image_symlinks_cannot_redirect_a_mount_onto_the_host(rt, root, tmp_path):
@@ -258,13 +276,16 @@ def test_cgroup_limits_applied(rt, image):
 # -- supervision -----------------------------------------------------------------------------
 
 def test_logs_keep_streams_order_and_timestamps(rt, image):
-    cid = make(rt, image, ["sh", "-c", "echo one; echo two >&2; echo three"])
+    import re
+
+    # Two pipes are read as they fill: lines written 0.2 s apart are logged in the order written.
+    cid = make(rt, image, ["sh", "-c", "echo one; sleep 0.2; echo two >&2; sleep 0.2; echo three"])
     rt.start(cid)
     rt.wait(cid)
     entries = list(rt.logs(cid))
-    assert [(e.stream, e.text) for e in entries] == [("stdout", "one\n"), ("stderr", "two\n"), ("stdout", "three\n")] \
-        or sorted(e.text for e in entries) == ["one\n", "three\n", "two\n"]
-    assert all(e.time.endswith("Z") and "T" in e.time for e in entries)
+    assert [(e.stream, e.text) for e in entries] == [("stdout", "one\n"), ("stderr", "two\n"), ("stdout", "three\n")]
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z", e.time) for e in entries)
+    assert [e.time for e in entries] == sorted(e.time for e in entries)
 
 
 def test_stop_does_not_wait_for_a_signal_pid1_cannot_get(rt, image):
@@ -302,13 +323,22 @@ def test_custom_stop_signal(rt, image):
     assert rt.stop(cid).exit_code == 42
 
 
-def test_init_reaps_zombies_and_forwards_signals(rt, image):
-    cid = make(rt, image, ["sh", "-c", "(sleep 0.1 &) ; sleep 300"], init=True)
+@pytest.mark.parametrize("init,pid1,zombies", [
+    (True, "/sbin/docker-init -- sh -c (sleep 0.1 &) ; sleep 300 ", "0"),  # tini reaps the orphan
+    (False, "sleep 300 ", "1"),  # without it, PID 1 (sh exec'd sleep) leaves the orphan a zombie
+])
+def test_init_reaps_zombies_and_forwards_signals(rt, image, capfd, init, pid1, zombies):
+    cid = make(rt, image, ["sh", "-c", "(sleep 0.1 &) ; sleep 300"], init=init)
     rt.start(cid)
     time.sleep(0.5)
-    code = exec_container(rt, cid, ExecOptions(argv=["sh", "-c", "cat /proc/1/cmdline | tr '\\0' ' '; "
+    capfd.readouterr()
+    code = exec_container(rt, cid, ExecOptions(argv=["sh", "-c", "cat /proc/1/cmdline | tr '\\0' ' '; echo; "
                                                             "grep -l zombie /proc/*/status 2>/dev/null | wc -l"]))
     assert code == 0
+    assert capfd.readouterr().out.splitlines() == [pid1, zombies]
+    if not init:
+        rt.stop(cid, timeout=0)
+        return
     t = time.monotonic()
     c = rt.stop(cid, timeout=10)
     assert time.monotonic() - t < 3 and c.exit_code == 143  # tini passes SIGTERM on; sleep dies of it
