@@ -207,6 +207,9 @@ class Runtime:
                 self._request(c.spec.group, {"op": "stop", "id": c.id, "timeout": timeout}, wait=wait)
             else:
                 self._stop_orphan(c, timeout)
+        else:  # its start may be under way: a supervisor that runs would stop it; none means nothing to stop
+            with contextlib.suppress(ConnectionRefusedError, FileNotFoundError):
+                self._send(c.spec.group, {"op": "stop", "id": c.id, "timeout": timeout}, 30.0)
         return self._load(c.id)
 
     def _supervised(self, c: Container) -> bool:

@@ -70,6 +70,7 @@ class Starting:
     went: bool = False  # "go" was written: the child builds its root and execs
     failure: str | None = None  # set once the start has failed (the process is then killed and reaped)
     failure_code: int = 127
+    aborted: bool = False  # stopped or killed on request, not failed by itself
     before_close: Callable[[int], None] = _ignore
 
     def namespaces_ready(self) -> bool | None:

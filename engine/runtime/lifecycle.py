@@ -143,6 +143,7 @@ class Lifecycle:
         if conn is not None and sv.active:
             sv.waiters.append(conn)
         if sv.starting is not None:
+            sv.starting.aborted = True
             self._fail(sv.starting, "the container was stopped while it was starting", 137)
         elif sv.proc is not None and sv.kill_at is None:
             sig = signal_number(sv.spec.stop_signal)
@@ -161,6 +162,7 @@ class Lifecycle:
             raise EngineError(f"container {sv.spec.name if sv else cid} is not running")
         sv.stopping = True
         if sv.starting is not None:
+            sv.starting.aborted = True
             self._fail(sv.starting, "the container was killed while it was starting", 137)
         elif sig == signal.SIGKILL:
             self._kill_all(cid)
@@ -280,8 +282,11 @@ class Lifecycle:
         sv.starting = None
         manual = bool(sv.starters)
         restart = not manual and policy.should_restart(sv.spec.restart, code, sv.restart_count, sv.stopping)
-        self.records.update(cid, status="restarting" if restart else "exited", exit_code=code, error=message,
-                            finished_at=timestamp(), pid=0)
+        if starting.aborted and not manual:  # a restart stopped before it ran: the last run's record stands
+            self.records.update(cid, status="exited", pid=0, restart_count=sv.restart_count)
+        else:
+            self.records.update(cid, status="restarting" if restart else "exited", exit_code=code, error=message,
+                                finished_at=timestamp(), pid=0, restart_count=sv.restart_count)
         for conn in sv.starters:
             self.outbox.reply(conn, {"ok": False, "error": message})
         sv.starters = []
