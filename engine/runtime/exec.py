@@ -32,6 +32,9 @@ def exec_container(runtime: Runtime, ref: str, options: ExecOptions) -> int:
     if entered.terminal is not None:
         try:
             master = console.receive_fd(entered.terminal)
+        except BaseException:
+            os.close(entered.errors)
+            raise
         finally:
             entered.terminal.close()
         if master is not None:

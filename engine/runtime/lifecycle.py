@@ -22,7 +22,6 @@ import os
 import signal
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from ..errors import EngineError
 from ..state import Root
@@ -31,60 +30,14 @@ from .cgroups import Cgroups
 from .health import Healthchecks
 from .launch import Launched, Starting
 from .logs import LogWriter, timestamp
-from .loop import Loop, Timer
+from .loop import Loop
 from .outbox import Outbox
 from .portsync import PortSync, publication
 from .protocol import signal_number
 from .records import Records, proc_starttime
-from .spec import ContainerSpec
+from .supervised import Supervised, catches, exit_code
 
 CGROUP_GRACE = 5.0  # seconds to wait for a cgroup to empty after its PID 1 ended
-
-
-def catches(pid: int, sig: int) -> bool:
-    """Whether ``pid`` will ever see ``sig``: it has a handler (SigCgt) or blocks it to wait for it
-    (SigBlk, as tini does). A namespace's PID 1 with neither never receives it."""
-    bit = 1 << (sig - 1)
-    try:
-        with open(f"/proc/{pid}/status") as fh:
-            for line in fh:
-                if line.startswith(("SigCgt:", "SigBlk:")) and int(line.split()[1], 16) & bit:
-                    return True
-        # Inside sigtimedwait() the kernel moves the blocked mask aside (real_blocked, not shown
-        # in /proc): a process waiting there, as tini does, receives the signal.
-        with open(f"/proc/{pid}/wchan") as fh:
-            return "sigtimedwait" in fh.read()
-    except OSError:
-        return True
-
-
-def exit_code(status: int) -> int:
-    """A wait status as Docker reports it: the exit code, or 128 + the signal."""
-    if os.WIFSIGNALED(status):
-        return 128 + os.WTERMSIG(status)
-    return os.WEXITSTATUS(status)
-
-
-@dataclass(eq=False)
-class Supervised:
-    spec: ContainerSpec
-    log: LogWriter
-    starting: Starting | None = None
-    proc: Launched | None = None
-    ending: bool = False  # exited; its cgroup is being emptied
-    stopping: bool = False
-    starters: list[socket.socket] = field(default_factory=list)  # start requests, answered once it runs
-    waiters: list[socket.socket] = field(default_factory=list)  # stop and wait requests, answered once it ends
-    restart_count: int = 0
-    backoff: float = policy.BACKOFF_START
-    started: float = 0.0
-    kill_at: Timer | None = None
-    restart_at: Timer | None = None
-
-    @property
-    def active(self) -> bool:
-        """Starting, running, ending or waiting to restart."""
-        return self.starting is not None or self.proc is not None or self.ending or self.restart_at is not None
 
 
 class Lifecycle:

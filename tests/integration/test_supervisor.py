@@ -224,3 +224,18 @@ def test_failing_restarts_leave_the_supervisors_fds_and_memory_flat(rt, layers, 
     assert rss_after - rss_warm < 2048
     assert min(counts) >= RESTARTS
     assert rt.get(keeper).status == "running"
+
+
+def test_sigterm_stops_every_container_then_the_supervisor_exits(rt, layers):
+    """SIGTERM's handler only flags it: the loop then stops each container with its grace, and exits."""
+    polite = make(rt, layers, ["sh", "-c", "trap 'echo got-term; exit 3' TERM; while true; do sleep 0.05; done"])
+    deaf = make(rt, layers, ["sleep", "300"])
+    for cid in (polite, deaf):
+        rt.start(cid)
+    sup = supervisor_pid(rt, polite)
+    time.sleep(0.3)  # the trap is set
+    os.kill(sup, 15)
+    wait_for(lambda: not os.path.exists(f"/proc/{sup}") or open(f"/proc/{sup}/stat").read().split()[2] == "Z",
+             10, "the supervisor to exit")
+    assert [(rt.get(c).status, rt.get(c).exit_code) for c in (polite, deaf)] == [("exited", 3), ("exited", 137)]
+    assert [e.text for e in rt.logs(polite)] == ["got-term\n"]
