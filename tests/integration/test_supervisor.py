@@ -239,3 +239,29 @@ def test_sigterm_stops_every_container_then_the_supervisor_exits(rt, layers):
              10, "the supervisor to exit")
     assert [(rt.get(c).status, rt.get(c).exit_code) for c in (polite, deaf)] == [("exited", 3), ("exited", 137)]
     assert [e.text for e in rt.logs(polite)] == ["got-term\n"]
+
+
+def test_attach_hands_over_the_terminal_and_logging_resumes_after(rt, layers):
+    import select
+
+    cid = make(rt, layers, ["sh", "-c", "i=0; while true; do echo tick-$i; i=$((i+1)); sleep 0.05; done"], tty=True)
+    plain = make(rt, layers, ["sleep", "300"])
+    rt.start(cid)
+    rt.start(plain)
+    with pytest.raises(RuntimeFailure, match="only a running container with a terminal"):
+        rt.attach(plain)
+    wait_for(lambda: len(list(rt.logs(cid))) >= 3, 5, "ticks in the log")
+    master, conn = rt.attach(cid)
+    seen = b""
+    deadline = time.monotonic() + 5
+    while seen.count(b"tick-") < 5 and time.monotonic() < deadline:
+        if select.select([master], [], [], 0.5)[0]:
+            seen += os.read(master, 4096)
+    logged_while_attached = len(list(rt.logs(cid)))
+    assert seen.count(b"tick-") >= 5 and b"\r\n" in seen  # the client reads the terminal itself
+    time.sleep(0.3)
+    assert len(list(rt.logs(cid))) <= logged_while_attached + 1  # at most one read in flight when it attached
+    conn.close()
+    os.close(master)
+    wait_for(lambda: len(list(rt.logs(cid))) >= logged_while_attached + 3, 5, "logging to resume")
+    assert list(rt.logs(cid))[-1].text.startswith("tick-")
