@@ -524,3 +524,25 @@ def test_healthcheck_states(rt, image):
     assert "exceeded timeout" in rt.records.state(slow).health.log[-1].output
     for c in (bad, slow):
         rt.stop(c, timeout=0)
+
+
+def test_pause_changes_the_freezer_and_the_record_under_the_records_lock(rt, image):
+    import threading
+
+    cid = make(rt, image, ["sleep", "60"])
+    rt.start(cid)
+    cgroup = rt.cgroups.container(cid)
+    with rt.records.lock(cid):  # as the supervisor holds it while it records an exit
+        pausing = threading.Thread(target=rt.pause, args=(cid,))
+        pausing.start()
+        pausing.join(0.5)
+        assert pausing.is_alive() and not cgroup.frozen() and rt.records.state(cid).status == "running"
+    pausing.join(10)
+    assert cgroup.frozen() and rt.get(cid).status == "paused"
+    with pytest.raises(Conflict, match="is not running"):
+        rt.pause(cid)
+    rt.unpause(cid)
+    assert not cgroup.frozen() and rt.get(cid).status == "running"
+    with pytest.raises(Conflict, match="is not paused"):
+        rt.unpause(cid)
+    rt.stop(cid, timeout=0)
