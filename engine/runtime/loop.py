@@ -4,7 +4,8 @@ Callbacks take no arguments (they close over what they need) and are looked
 up when their event is dispatched, not when select() returned, so a callback
 that closes or re-registers another fd in the same round is never called
 with stale data. Callbacks must tolerate a spurious wake-up: every fd the
-loop watches is non-blocking or only watched once it is ready.
+loop watches is non-blocking or only watched once it is ready. An fd is
+unwatched before it is closed, so its number can be reused at once.
 
 Signal handlers only record the signal and write to a wake-up fd; the work a
 signal asks for runs later in the loop, like every other event. A failing
