@@ -32,6 +32,7 @@ Docker's nftables backend use):
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import json
 import os
@@ -39,7 +40,6 @@ import re
 import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from ..errors import EngineError
 
@@ -340,38 +340,43 @@ def _write_sysctl(path: str, value: str) -> None:
 # another table, and an nftables accept is final only for its own base chain, so our accepts
 # cannot override it. Docker documents DOCKER-USER as the place for ACCEPT rules of traffic it
 # should not drop ("Docker on a router": iptables -I DOCKER-USER -i src_if -o dst_if -j ACCEPT).
-# We add one accept per direction per bridge, tagged "pycompose:<table>", and touch no other
-# rule. Our own forward chain still applies isolation: a drop there is final too.
+# Every rule of ours names both interfaces, so none of them lets a container of ours into a
+# Docker network: traffic towards docker0 or a br-* bridge is left to Docker's own chains,
+# which drop it unless the port is published. Each rule is tagged "pycompose:<table>:<digest
+# of the rule>", so a listing tells at once whether ours are the wanted ones; no other rule is
+# touched. Our own forward chain still applies isolation between our bridges: a drop there is
+# final too.
 
-def _docker_user_matches(bridges: Sequence[BridgeRule]) -> list[tuple[tuple[str, str], ...]]:
-    """The interface matches of our DOCKER-USER rules, in order: out of and into non-internal
-    bridges, and within internal ones (which must not leave their bridge)."""
-    out: list[tuple[tuple[str, str], ...]] = []
+DOCKER_BRIDGES = ("docker0", "br-*")  # Docker's default bridge and its user-defined networks
+
+
+def _docker_user_bodies(bridges: Sequence[BridgeRule]) -> list[str]:
+    """The bodies of our DOCKER-USER rules, in order. Per non-internal bridge: within it; out of it
+    to anything but Docker's bridges; replies back into it; and published ports (DNAT) into it.
+    Per internal bridge: within it only."""
+    out: list[str] = []
+    not_docker = " ".join(f'oifname != "{d}"' for d in DOCKER_BRIDGES)
     for b in sorted(bridges, key=lambda b: b.bridge):
         name = _bridge_name(b.bridge)
-        if b.internal:
-            out.append((("iifname", name), ("oifname", name)))
-        else:
-            out += [(("iifname", name),), (("oifname", name),)]
+        out.append(f'iifname "{name}" oifname "{name}"')
+        if not b.internal:
+            out += [f'iifname "{name}" {not_docker}',
+                    f'oifname "{name}" ct state established,related',
+                    f'oifname "{name}" ct status dnat']
     return out
 
 
+def _tag_of(tag: str, body: str) -> str:
+    return f"{tag}:{hashlib.sha256(body.encode()).hexdigest()[:12]}"
+
+
 def docker_user_rules(tag: str, bridges: Sequence[BridgeRule]) -> list[str]:
-    """Our accept rules for DOCKER-USER, as nft rule bodies tagged with ``comment "<tag>"``."""
-    return [" ".join(f'{k} "{v}"' for k, v in m) + f' counter accept comment "{tag}"'
-            for m in _docker_user_matches(bridges)]
+    """Our accept rules for DOCKER-USER, as nft rule bodies, each tagged with ``comment "<tag>:<digest>"``."""
+    return [f'{body} counter accept comment "{_tag_of(tag, body)}"' for body in _docker_user_bodies(bridges)]
 
 
-def _rule_matches(expr: list[dict[str, Any]]) -> tuple[tuple[str, str], ...]:
-    """The ``iifname``/``oifname ==`` matches of a rule listed by ``nft -j``."""
-    keys = []
-    for e in expr:
-        m = e.get("match") or {}
-        left = m.get("left")
-        key = left.get("meta", {}).get("key") if isinstance(left, dict) else None
-        if key in ("iifname", "oifname") and m.get("op") == "==" and isinstance(m.get("right"), str):
-            keys.append((str(key), str(m["right"])))
-    return tuple(keys)
+def _ours(tag: str, comment: object) -> bool:
+    return isinstance(comment, str) and (comment == tag or comment.startswith(tag + ":"))
 
 
 def docker_user_script(where: DockerUserChain, tag: str, bridges: Sequence[BridgeRule],
@@ -384,12 +389,13 @@ def docker_user_script(where: DockerUserChain, tag: str, bridges: Sequence[Bridg
     restrict access to published ports) still run first.
     """
     rules = [r["rule"] for r in json.loads(listing).get("nftables", []) if "rule" in r]
-    ours = [r for r in rules if r.get("comment") == tag]
-    if [_rule_matches(r.get("expr", [])) for r in ours] == _docker_user_matches(bridges):
+    ours = [r for r in rules if _ours(tag, r.get("comment"))]
+    wanted = _docker_user_bodies(bridges)
+    if [r.get("comment") for r in ours] == [_tag_of(tag, body) for body in wanted]:
         return None
     chain = f"{where.family} {where.table} {where.chain}"
     lines = [f"delete rule {chain} handle {r['handle']}" for r in ours]
-    others = [r for r in rules if r.get("comment") != tag]
+    others = [r for r in rules if not _ours(tag, r.get("comment"))]
     last = others[-1] if others else None
     verbs = [next(iter(e)) for e in last.get("expr", []) if "counter" not in e] if last else []
     position = f"insert rule {chain} position {last['handle']}" if last and verbs == ["return"] else None

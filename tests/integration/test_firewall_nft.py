@@ -22,6 +22,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -359,14 +360,131 @@ def test_docker_user_rules_added_and_removed(world: World) -> None:
     bridges = world.bridges()
     fw.apply(bridges, [])
     got = du_rules(world)
-    tag = f"pycompose:{world.table}"
+    tag = f"pycompose:{world.table}:"
     assert got[0] == before[0] and got[-1] == before[-1]  # the admin's rule first, the return last
-    assert [c for _, c in got[1:-1]] == [tag] * 5
-    assert [sh("nft", "list", "chain", "ip", world.du_table, "DOCKER-USER").count(f'"{world.bridge(n)}"')
-            for n in "abi"] == [2, 2, 2]
+    assert len(got) == 2 + 4 + 4 + 1 and all(str(c).startswith(tag) for _, c in got[1:-1])
+    listing = sh("nft", "list", "chain", "ip", world.du_table, "DOCKER-USER")
+    assert [listing.count(f'"{world.bridge(n)}"') for n in "abi"] == [5, 5, 2]  # both ends named in each rule
+    assert listing.count('oifname != "docker0" oifname != "br-*"') == 2  # never into Docker's bridges
     fw.apply(bridges, [])
     assert du_rules(world) == got  # unchanged
     fw.apply(bridges[:1], [])
-    assert [c for _, c in du_rules(world)] == ["admin", tag, tag, None]
+    assert [c for _, c in du_rules(world)][0] == "admin" and len(du_rules(world)) == 2 + 4
     fw.remove()
     assert du_rules(world) == before
+
+
+
+# ---- a host with Docker, in a network namespace of its own ------------------------------------
+
+DOCKER_RULES = """\
+table ip filter {
+\tchain DOCKER-USER {
+\t}
+\tchain DOCKER-FORWARD {
+\t\toifname "docker0" ct state established,related accept
+\t\tiifname "docker0" oifname != "docker0" accept
+\t\tiifname "docker0" oifname "docker0" accept
+\t\toifname "docker0" drop
+\t}
+\tchain FORWARD {
+\t\ttype filter hook forward priority filter; policy drop;
+\t\tjump DOCKER-USER
+\t\tjump DOCKER-FORWARD
+\t}
+}
+"""
+
+
+class DockerHost:
+    """A namespace standing for a host where Docker runs: Docker's FORWARD chains (policy drop, DOCKER-USER
+    first) and a docker0 bridge with one container serving on an unpublished port; beside it one bridge of
+    ours with one container, and an "outside" namespace behind a veth."""
+
+    def __init__(self) -> None:
+        self.sfx = uuid.uuid4().hex[:6]
+        self.host = f"pyc-test-{self.sfx}-host"
+        self.names = {role: f"pyc-test-{self.sfx}-{role}" for role in ("docker", "ours", "outside")}
+        self.bridge = f"pcd{self.sfx}"
+        self.made: list[str] = []
+        self.procs: list[subprocess.Popen[str]] = []
+
+    def run(self, argv: list[str] | tuple[str, ...], stdin: str | None) -> subprocess.CompletedProcess[str]:
+        """A runner for the firewall: its nft calls happen inside the Docker host's namespace."""
+        return subprocess.run(["ip", "netns", "exec", self.host, *argv], input=stdin, capture_output=True,
+                              text=True, check=False)
+
+    def build(self) -> None:
+        sh("ip", "netns", "add", self.host)
+        self.made.append(self.host)
+        h = ["ip", "-n", self.host]
+        sh(*h, "link", "set", "lo", "up")
+        sh("ip", "netns", "exec", self.host, "sysctl", "-qw", "net.ipv4.ip_forward=1")  # this namespace's own
+        for br, address in (("docker0", "10.213.250.1/24"), (self.bridge, "10.213.251.1/24")):
+            sh(*h, "link", "add", br, "type", "bridge")
+            sh(*h, "addr", "add", address, "dev", br)
+            sh(*h, "link", "set", br, "up")
+        self._guest("docker", "10.213.250.2/24", "10.213.250.1", "docker0")
+        self._guest("ours", "10.213.251.2/24", "10.213.251.1", self.bridge)
+        self._guest("outside", "10.213.252.2/30", "10.213.252.1", None)
+        sh(*h, "addr", "add", "10.213.252.1/30", "dev", "vh-outside")
+        subprocess.run(["ip", "netns", "exec", self.host, "nft", "-f", "-"], input=DOCKER_RULES, text=True,
+                       check=True)
+        for role in self.names:
+            p = subprocess.Popen(["ip", "netns", "exec", self.names[role], sys.executable, "-c", SERVER, role],
+                                 stdout=subprocess.PIPE, text=True)
+            self.procs.append(p)
+            assert p.stdout is not None and p.stdout.readline().strip() == "ready"
+
+    def _guest(self, role: str, address: str, gateway: str, bridge: str | None) -> None:
+        ns = self.names[role]
+        sh("ip", "netns", "add", ns)
+        self.made.append(ns)
+        sh("ip", "-n", self.host, "link", "add", f"vh-{role}", "type", "veth", "peer", "name", "eth0",
+           "netns", ns)
+        if bridge:
+            sh("ip", "-n", self.host, "link", "set", f"vh-{role}", "master", bridge)
+        sh("ip", "-n", self.host, "link", "set", f"vh-{role}", "up")
+        for cmd in (["link", "set", "lo", "up"], ["addr", "add", address, "dev", "eth0"],
+                    ["link", "set", "eth0", "up"], ["route", "add", "default", "via", gateway]):
+            sh("ip", "-n", ns, *cmd)
+
+    def connect(self, src: str, address: str) -> str:
+        return sh("ip", "netns", "exec", self.names[src], sys.executable, "-c", CLIENT, address, "80").strip()
+
+    def teardown(self) -> None:
+        for p in self.procs:
+            p.kill()
+            p.wait()
+            if p.stdout:
+                p.stdout.close()
+        for ns in reversed(self.made):  # the links and tables of the host namespace go with it
+            sh("ip", "netns", "del", ns, check=False)
+
+
+@pytest.fixture
+def docker_host() -> Iterator[DockerHost]:
+    d = DockerHost()
+    try:
+        d.build()
+        yield d
+    finally:
+        d.teardown()
+    assert not [n for n in sh("ip", "netns", "list").split() if d.sfx in n]
+
+
+def test_our_containers_cannot_reach_a_docker_containers_unpublished_port(docker_host: DockerHost,
+                                                                          tmp_path: Path) -> None:
+    d = docker_host
+    proc = tmp_path / "proc"  # the firewall's sysctl writes land here, not in the test's own namespace
+    (proc / "net/ipv4/conf" / d.bridge).mkdir(parents=True)
+    (proc / "net/ipv4/ip_forward").write_text("1\n")
+    (proc / "net/ipv4/conf" / d.bridge / "route_localnet").write_text("0\n")
+    assert d.connect("ours", "10.213.252.2").startswith("FAIL")  # Docker's FORWARD policy drops us
+    fw = Firewall(f"pycompose_test_{d.sfx}", runner=d.run, proc_sys=str(proc),
+                  docker_user=DockerUserChain("ip", "filter", "DOCKER-USER"))
+    fw.apply([BridgeRule(d.bridge, "10.213.251.0/24")], [])
+    assert d.connect("ours", "10.213.252.2") == "outside 10.213.252.1"  # out, masqueraded: allowed
+    assert d.connect("ours", "10.213.250.2").startswith("FAIL")  # into docker0, unpublished: blocked
+    assert d.connect("docker", "10.213.251.2").startswith("FAIL")  # and the other way
+    assert d.connect("docker", "10.213.252.2") == "outside 10.213.250.2"  # Docker's own traffic untouched

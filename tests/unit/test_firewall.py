@@ -335,51 +335,58 @@ RETURN: dict[str, object] = {"return": None}
 FOREIGN = rule(5, ifname("iifname", "eth9"), COUNTER, {"drop": None}, comment="admin")
 
 
-def test_docker_user_rules_per_bridge() -> None:
-    assert docker_user_rules(TAG, [I, A]) == [
-        'iifname "pc-a" counter accept comment "pycompose:pycompose"',
-        'oifname "pc-a" counter accept comment "pycompose:pycompose"',
-        'iifname "pc-i" oifname "pc-i" counter accept comment "pycompose:pycompose"']
+A_RULES = [
+    'iifname "pc-a" oifname "pc-a" counter accept comment "pycompose:pycompose:06d6c1d1d3fb"',
+    'iifname "pc-a" oifname != "docker0" oifname != "br-*" counter accept comment "pycompose:pycompose:c935dca0efb7"',
+    'oifname "pc-a" ct state established,related counter accept comment "pycompose:pycompose:7bf398ff87be"',
+    'oifname "pc-a" ct status dnat counter accept comment "pycompose:pycompose:0f62b14dbf0f"']
+I_RULES = ['iifname "pc-i" oifname "pc-i" counter accept comment "pycompose:pycompose:c973dbe15b0e"']
+
+
+def ours_for_a() -> list[dict[str, object]]:
+    """Our rules for bridge pc-a as nft lists them (only the comments matter to the comparison)."""
+    return [rule(8 + i, ifname("iifname", "pc-a"), COUNTER, ACCEPT, comment=text.split('comment "')[1][:-1])
+            for i, text in enumerate(A_RULES)]
+
+
+def test_docker_user_rules_name_both_interfaces_and_never_docker_bridges() -> None:
+    assert docker_user_rules(TAG, [I, A]) == A_RULES + I_RULES
 
 
 def test_docker_user_rules_go_before_a_final_return() -> None:
     script = docker_user_script(DU, TAG, [A], listing(FOREIGN, rule(7, COUNTER, RETURN)))
-    assert script == (
-        'insert rule ip filter DOCKER-USER position 7 iifname "pc-a" counter accept comment "pycompose:pycompose"\n'
-        'insert rule ip filter DOCKER-USER position 7 oifname "pc-a" counter accept comment "pycompose:pycompose"\n')
+    assert script == "".join(f"insert rule ip filter DOCKER-USER position 7 {r}\n" for r in A_RULES)
 
 
 def test_docker_user_rules_are_appended_without_a_final_return() -> None:
     script = docker_user_script(DU, TAG, [I], listing(FOREIGN))
-    assert script == 'add rule ip filter DOCKER-USER iifname "pc-i" oifname "pc-i" counter accept comment "pycompose:pycompose"\n'
+    assert script == f"add rule ip filter DOCKER-USER {I_RULES[0]}\n"
 
 
 def test_docker_user_unchanged_means_no_transaction() -> None:
-    ours = [rule(8, ifname("iifname", "pc-a"), COUNTER, ACCEPT, comment=TAG),
-            rule(9, ifname("oifname", "pc-a"), COUNTER, ACCEPT, comment=TAG)]
-    assert docker_user_script(DU, TAG, [A], listing(FOREIGN, *ours, rule(7, COUNTER, RETURN))) is None
+    assert docker_user_script(DU, TAG, [A], listing(FOREIGN, *ours_for_a(), rule(7, COUNTER, RETURN))) is None
 
 
 def test_docker_user_stale_rules_are_replaced_and_only_ours_deleted() -> None:
-    ours = [rule(8, ifname("iifname", "pc-old"), COUNTER, ACCEPT, comment=TAG),
-            rule(9, ifname("oifname", "pc-old"), COUNTER, ACCEPT, comment=TAG)]
-    other_table = rule(10, ifname("iifname", "pc-x"), COUNTER, ACCEPT, comment="pycompose:other")
-    script = docker_user_script(DU, TAG, [B], listing(FOREIGN, *ours, other_table))
+    old_format = [rule(8, ifname("iifname", "pc-old"), COUNTER, ACCEPT, comment=TAG),  # before digests
+                  rule(9, ifname("oifname", "pc-old"), COUNTER, ACCEPT, comment=TAG)]
+    other_table = rule(10, ifname("iifname", "pc-x"), COUNTER, ACCEPT, comment="pycompose:other:0123456789ab")
+    script = docker_user_script(DU, TAG, [B], listing(FOREIGN, *old_format, other_table))
     assert script is not None
     assert lines(script) == [
         "delete rule ip filter DOCKER-USER handle 8", "delete rule ip filter DOCKER-USER handle 9",
-        'add rule ip filter DOCKER-USER iifname "pc-b" counter accept comment "pycompose:pycompose"',
-        'add rule ip filter DOCKER-USER oifname "pc-b" counter accept comment "pycompose:pycompose"']
+        'add rule ip filter DOCKER-USER iifname "pc-b" oifname "pc-b" counter accept comment "pycompose:pycompose:6c8a6545fc62"',
+        'add rule ip filter DOCKER-USER iifname "pc-b" oifname != "docker0" oifname != "br-*" counter accept comment "pycompose:pycompose:adcdda729e2d"',
+        'add rule ip filter DOCKER-USER oifname "pc-b" ct state established,related counter accept comment "pycompose:pycompose:0638a29aa7f1"',
+        'add rule ip filter DOCKER-USER oifname "pc-b" ct status dnat counter accept comment "pycompose:pycompose:082746392318"']
 
 
 def test_sync_docker_user_commands_with_a_fake_runner() -> None:
-    ours = [rule(8, ifname("iifname", "pc-a"), COUNTER, ACCEPT, comment=TAG),
-            rule(9, ifname("oifname", "pc-a"), COUNTER, ACCEPT, comment=TAG)]
-    fake = FakeNft({("nft", "-j", "list", "chain"): (0, listing(FOREIGN, *ours, rule(7, COUNTER, RETURN)), "")})
+    fake = FakeNft({("nft", "-j", "list", "chain"): (0, listing(FOREIGN, *ours_for_a(), rule(7, COUNTER, RETURN)), "")})
     sync_docker_user(fake, "nft", DU, TAG, [])  # the last bridge went: remove ours, keep the rest
     assert fake.calls == [
         (["nft", "-j", "list", "chain", "ip", "filter", "DOCKER-USER"], None),
-        (["nft", "-f", "-"], "delete rule ip filter DOCKER-USER handle 8\ndelete rule ip filter DOCKER-USER handle 9\n")]
+        (["nft", "-f", "-"], "".join(f"delete rule ip filter DOCKER-USER handle {h}\n" for h in (8, 9, 10, 11)))]
 
 
 def test_sync_docker_user_without_docker_only_looks() -> None:
