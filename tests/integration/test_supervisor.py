@@ -75,6 +75,15 @@ def fd_count(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
+def fd_table(pid: int) -> list[str]:
+    """What the process has open, as ``fd -> target`` (for the message when counts differ)."""
+    out = []
+    for fd in sorted(os.listdir(f"/proc/{pid}/fd"), key=int):
+        with contextlib.suppress(OSError):
+            out.append(f"{fd} -> {os.readlink(f'/proc/{pid}/fd/{fd}')}")
+    return out
+
+
 def rss_kib(pid: int) -> int:
     with open(f"/proc/{pid}/status") as fh:
         return next(int(line.split()[1]) for line in fh if line.startswith("VmRSS:"))
@@ -181,7 +190,7 @@ def test_failing_restarts_leave_the_supervisors_fds_and_memory_flat(rt, layers, 
     keeper = make(rt, layers, ["sleep", "300"])
     rt.start(keeper)
     sup = supervisor_pid(rt, keeper)
-    fds_idle = fd_count(sup)
+    fds_idle, table_idle = fd_count(sup), fd_table(sup)
     scripts = tmp_path / "scripts"
     scripts.mkdir()
     exits = make(rt, layers, ["sh", "-c", "exit 1"], restart="always")
@@ -197,6 +206,7 @@ def test_failing_restarts_leave_the_supervisors_fds_and_memory_flat(rt, layers, 
             rt.stop(cid, timeout=0)
         with contextlib.suppress(AssertionError):  # a leak shows in the numbers below
             wait_for(lambda: fd_count(sup) == fds_idle, 2, "the supervisor's fds to settle")
+        assert fd_table(sup) == table_idle
         return fd_count(sup), rss_kib(sup)
 
     def start_both() -> None:

@@ -349,7 +349,9 @@ def test_volume_removal_and_container_creation_never_interleave(vols: Volumes, s
     """Two threads race: one creates a container mounting the volume (then removes it), one removes the
     volume. Each creation either fails cleanly or finds the volume there and in use; never a record
     of a container whose volume is gone."""
+    import random
     import threading
+    import time
 
     from engine.errors import RuntimeFailure
     from engine.runtime.containers import Runtime
@@ -373,6 +375,7 @@ def test_volume_removal_and_container_creation_never_interleave(vols: Volumes, s
                 if not os.path.isdir(path) or [u.name for u in vols.users("data")] != [f"c-{i}"]:
                     problems.append(f"round {i}: c-{i} recorded, but its volume is gone or not in use")
                 rt.remove(c.id)
+                time.sleep(random.uniform(0, 0.002))  # flock is not fair: give the remover its turns
         except Exception as exc:  # noqa: BLE001 - reported by the assertion below
             problems.append(f"creator: {type(exc).__name__}: {exc}")
         finally:
@@ -387,12 +390,14 @@ def test_volume_removal_and_container_creation_never_interleave(vols: Volumes, s
                 outcomes["in use"] += 1
             except NotFound:
                 pass
+            time.sleep(random.uniform(0, 0.002))
 
     threads = [threading.Thread(target=create_containers), threading.Thread(target=remove_volumes)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(120)
+    print(f"\n{outcomes}")
     assert problems == []
     assert outcomes["created"] + outcomes["refused"] == rounds
     assert outcomes["created"] > 0 and outcomes["removed"] > 0  # both sides really ran
