@@ -86,13 +86,27 @@ def interpolate_tree(
 # --- strings -----------------------------------------------------------------
 
 
+MAX_DEPTH = 64  # defaults within defaults: far beyond any real file, far below Python's recursion limit
+
+
 @dataclass
 class _Interpolator:
     source: str
     lookup: Lookup
     on_unset: OnUnset | None
+    depth: int = 0
 
     def expand(self, template: str) -> str:
+        if self.depth >= MAX_DEPTH:
+            raise InterpolationError(f"interpolation nested deeper than {MAX_DEPTH} levels in "
+                                     f"{_go_quote(self.source[:60] + ('...' if len(self.source) > 60 else ''))}")
+        self.depth += 1
+        try:
+            return self._expand(template)
+        finally:
+            self.depth -= 1
+
+    def _expand(self, template: str) -> str:
         parts: list[str] = []
         pos = 0
         while (dollar := template.find("$", pos)) >= 0:

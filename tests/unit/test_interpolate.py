@@ -314,3 +314,10 @@ def test_tree_error_without_location_names_the_file() -> None:
         'compose.yaml: services.web.image: invalid interpolation format for "${TAG": '
         "you may need to escape any $ with another $"
     )
+
+
+def test_nesting_beyond_the_limit_is_an_error_not_a_crash():
+    deep = "${X:-" * 5000 + "v" + "}" * 5000
+    with pytest.raises(InterpolationError, match=r"^interpolation nested deeper than 64 levels in \"\$\{X:-"):
+        interpolate_string(deep, lambda name: None)
+    assert interpolate_string("${X:-" * 60 + "v" + "}" * 60, lambda name: None) == "v"

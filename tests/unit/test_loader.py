@@ -336,3 +336,14 @@ def test_cache_is_reused_and_invalidated_by_files_and_variables(proj, tmp_path):
     proj.write({"compose.yaml": "services:\n  web:\n    image: redis\n"})
     assert load(opts, env).project.services["web"].image == "redis"
     assert oct(os.stat(tmp_path / "cache").st_mode & 0o777) == "0o700"
+
+
+def test_a_file_that_is_not_utf8_is_one_located_error(proj):
+    (proj.root / "compose.yaml").write_bytes(b"services:\n  a:\n    image: x\n    environment:\n      K: \"\xff\"\n")
+    with pytest.raises(ConfigError) as info:
+        proj.load()
+    assert str(info.value) == f"{proj.path('compose.yaml')}:5:11: not valid UTF-8 (byte 0xff); save the file as UTF-8"
+    (proj.root / "compose.yaml").write_text("services:\n  a: {image: x}\n")
+    (proj.root / ".env").write_bytes(b"A=1\nB=\xfe\n")
+    with pytest.raises(ConfigError, match=r"\.env:2:3: not valid UTF-8 \(byte 0xfe\)"):
+        proj.load()
