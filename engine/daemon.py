@@ -27,6 +27,10 @@ def spawn(module: str, args: list[str], log: str) -> None:
                 os.dup2(out, 1)
                 os.dup2(out, 2)
                 os.chdir("/")
+                # Nothing else of the caller's: an fd it inherited (a shell's pipe) would stay open
+                # for the daemon's whole life.
+                os.closerange(3, write_fd)
+                os.closerange(write_fd + 1, os.sysconf("SC_OPEN_MAX"))
                 os.set_inheritable(write_fd, True)
                 os.execv(sys.executable, [sys.executable, "-I", "-m", module, *args, str(write_fd)])
         finally:
