@@ -14,7 +14,7 @@ import fcntl
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +28,7 @@ class Root:
     path: str
 
     @classmethod
-    def from_env(cls, environ: Any = None) -> Root:
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Root:
         env = os.environ if environ is None else environ
         return cls(os.path.abspath(env.get("PYCOMPOSE_ROOT") or DEFAULT_ROOT))
 
@@ -73,7 +73,7 @@ class Root:
         return "pycompose-" + hashlib.sha256(self.path.encode()).hexdigest()[:8]
 
 
-def write_json(path: str, data: Any) -> None:
+def write_json(path: str, data: object) -> None:
     """Write ``data`` to ``path`` atomically and durably (temp file, fsync, rename, fsync the folder).
 
     The folder is fsynced after the rename so that the new name itself
