@@ -75,7 +75,7 @@ def main() -> None:
                 list(pool.map(lambda i, a=argv: cycle(a, f"p{i}"), range(20)))
             print(f"20 containers `{' '.join(argv)}` at once: {(time.perf_counter() - t) * 1000:.0f} ms in all")
 
-        sup = rt.records.state(keep.id)["supervisor_pid"]
+        sup = rt.records.state(keep.id).supervisor_pid or 0
         one = rss_kib(sup)
         specs = [spec(["sleep", "3600"], f"r{i}") for i in range(20)]
         for s in specs:
