@@ -42,8 +42,9 @@ def root(tmp_path, monkeypatch):
         forwarding = fh.read()
     yield r
     rt, nets = Runtime(r), NetworkManager(r)
-    for c in rt.list():
-        rt.remove(c.id, force=True)
+    ids = [c.id for c in rt.list()]
+    for cid in ids:
+        rt.remove(cid, force=True)
     for n in nets.list():
         nets.remove(n.name)
     deadline = time.monotonic() + 5
@@ -51,7 +52,7 @@ def root(tmp_path, monkeypatch):
         time.sleep(0.05)
     assert leftovers(r.path, r.cgroup_name) == []
     assert not _netd_alive(r)
-    assert not [n for n in os.listdir("/sys/class/net") if n.startswith("pv")]
+    assert not [n for n in os.listdir("/sys/class/net") if n.startswith(tuple(f"pv{cid[:9]}" for cid in ids))]
     assert not [n for n in os.listdir("/sys/class/net") if n in {nets.bridge_name(x) for x in ("a", "b", "c", "internal")}]
     assert table_name(r) not in nft_tables()
     with open("/proc/sys/net/ipv4/ip_forward") as fh:
