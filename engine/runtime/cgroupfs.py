@@ -10,6 +10,7 @@ import os
 import re
 from dataclasses import dataclass
 
+from engine import sys as lx
 from engine.errors import RuntimeFailure
 
 CGROUP_ROOT = "/sys/fs/cgroup"
@@ -72,3 +73,19 @@ class Fs:
 
     def rmdir(self, path: str) -> None:
         os.rmdir(path)
+
+    def attach_device_program(self, path: str, program: bytes) -> None:
+        """Load ``program`` (BPF_PROG_TYPE_CGROUP_DEVICE) and attach it to the v2 cgroup ``path``.
+
+        Attached with BPF_F_ALLOW_MULTI, as runc does, so programs of the cgroups
+        above still run too. The attachment keeps the program; it goes with the cgroup.
+        """
+        target = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            prog = lx.bpf_load_device_program(program)
+            try:
+                lx.bpf_attach(target, prog, lx.BPF_CGROUP_DEVICE, lx.BPF_F_ALLOW_MULTI)
+            finally:
+                os.close(prog)
+        finally:
+            os.close(target)

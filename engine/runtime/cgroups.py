@@ -6,6 +6,13 @@ its own subtree and never writes to anyone else's cgroups. Limits are first
 turned into (controller, file, value) settings by pure functions, so a bad
 value fails before anything is made; a failed ``create`` then removes what it
 made. File access goes through ``Fs`` so the v2 code can run against a fake.
+
+Devices are confined on every cgroup made (``devices.Policy``): in the v1
+devices hierarchy by its deny/allow files, and on cgroup2 by a BPF program.
+A hybrid host (v1 controllers, plus a cgroup2 mount without controllers) gets
+both: the container also has a cgroup on the cgroup2 mount, since the kernel
+runs the device programs of a task's cgroup2 cgroup whichever controllers
+are enabled, and refuses a device when either layer does.
 """
 
 from __future__ import annotations
@@ -25,6 +32,8 @@ from .cgroupfs import V2_CONTROLLERS, _check_name
 from .cgroupfs import CgroupStats as CgroupStats
 from .cgroupfs import Fs as Fs
 from .cgroupfs import parse_mountinfo as parse_mountinfo
+from .devices import DEFAULT as DEFAULT_DEVICES
+from .devices import Policy, confine
 from .limits import Limits as Limits
 from .limits import Setting, settings
 
@@ -34,10 +43,13 @@ _NO_LIMIT = 1 << 62  # v1 reports "unlimited" as a page-rounded number just belo
 class Cgroups:
     """The host's cgroup setup: the version, its mount points, and our parent folder."""
 
-    def __init__(self, parent: str, version: int, mounts: dict[str, str], fs: Fs | None = None) -> None:
+    def __init__(self, parent: str, version: int, mounts: dict[str, str], fs: Fs | None = None,
+                 unified: str | None = None) -> None:
         _check_name(parent)
         self.parent, self.version, self.fs = parent, version, fs or Fs()
         self.mounts = dict(mounts)  # v1: controller -> mount point; v2: {"": mount point}
+        # the cgroup2 mount device programs attach to: v2's own; on a hybrid host, its controller-less one
+        self.unified = mounts[""] if version == 2 else unified
 
     @classmethod
     def v2(cls, parent: str, mount: str = CGROUP_ROOT, fs: Fs | None = None) -> Cgroups:
@@ -51,8 +63,10 @@ class Cgroups:
         tops = [m for m in v2 if os.path.exists(os.path.join(m, "cgroup.controllers"))]
         if CGROUP_ROOT in tops:
             return cls.v2(parent, CGROUP_ROOT, fs)
-        if v1:
-            return cls(parent, 1, v1, fs)
+        if v1:  # hybrid when a writable cgroup2 is mounted too (preferably /sys/fs/cgroup/unified)
+            writable = [m for m in tops if os.access(m, os.W_OK)]
+            writable.sort(key=lambda m: not m.startswith(CGROUP_ROOT))
+            return cls(parent, 1, v1, fs, unified=writable[0] if writable else None)
         if tops:
             return cls.v2(parent, tops[0], fs)
         raise RuntimeFailure("no cgroup filesystem is mounted: mount cgroup2 at /sys/fs/cgroup")
@@ -62,8 +76,13 @@ class Cgroups:
         return self.mounts.get("" if self.version == 2 else controller)
 
     @property
+    def mount_points(self) -> list[str]:
+        """Every hierarchy a container has a cgroup in (v1's, and a hybrid host's cgroup2)."""
+        return list(dict.fromkeys([*self.mounts.values(), *([self.unified] if self.unified else [])]))
+
+    @property
     def parent_dirs(self) -> list[str]:
-        return [os.path.join(m, self.parent) for m in dict.fromkeys(self.mounts.values())]
+        return [os.path.join(m, self.parent) for m in self.mount_points]
 
     def container(self, name: str) -> Cgroup:
         return Cgroup(self, name)
@@ -114,12 +133,12 @@ class Cgroup:
     def exists(self) -> bool:
         return any(os.path.isdir(p) for p in self.paths)
 
-    def create(self, limits: Limits) -> None:
-        """Make the cgroup everywhere and write ``limits``; on failure remove what was made."""
+    def create(self, limits: Limits, devices: Policy = DEFAULT_DEVICES) -> None:
+        """Make the cgroup everywhere, confine its devices and write ``limits``; on failure remove what was made."""
         todo = settings(limits, self.version)  # checks values before anything is touched
         made: list[str] = []
         try:
-            for mount in dict.fromkeys(self.groups.mounts.values()):
+            for mount in self.groups.mount_points:
                 parent = os.path.join(mount, self.groups.parent)
                 child = os.path.join(parent, self.name)
                 for attempt in range(3):
@@ -136,6 +155,8 @@ class Cgroup:
                 made.append(child)
                 if self.version == 1 and mount == self.groups.mount("cpuset"):
                     self._copy_cpuset(parent, child)
+            v2 = os.path.join(self.groups.unified, self.groups.parent, self.name) if self.groups.unified else None
+            confine(self.fs, self.dir("devices") if self.version == 1 else None, v2, devices)
             self._apply(todo)
         except BaseException as exc:
             for p in reversed(made):
@@ -157,6 +178,8 @@ class Cgroup:
             pass
         if self.version == 2:
             self._enable(parent)
+            return
+        if mount == self.groups.unified:  # a hybrid host's cgroup2: no controllers to set up
             return
         if mount == self.groups.mount("cpuset"):
             self._copy_cpuset(mount, parent)

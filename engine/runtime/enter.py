@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import NoReturn
 
 from .. import sys as lx
-from . import caps, console
+from . import caps, console, seccomp
 from .cgroups import Cgroup
 from .process import ExecError, exec_in_container
 from .spec import ContainerSpec
@@ -73,6 +73,7 @@ def fork_exec(pid1: int, spec: ContainerSpec, cgroup: Cgroup, options: ExecOptio
     env = dict(item.partition("=")[::2] for item in spec.env)
     env.update(options.env)
     allowed = caps.effective_set(spec.cap_add, spec.cap_drop, spec.privileged or options.privileged)
+    seccomp_filter = seccomp.filter_for(spec)  # the container's own, whatever the exec's privileges
     namespaces = _namespaces(pid1)
     err_r = err_w = -1
     ours = theirs = None
@@ -89,7 +90,7 @@ def fork_exec(pid1: int, spec: ContainerSpec, cgroup: Cgroup, options: ExecOptio
                     os.dup2(output, 2)
                 _enter(namespaces, cgroup.add, err_w, theirs, options,
                        [f"{k}={v}" for k, v in env.items()], options.user or spec.user, spec.group_add,
-                       options.working_dir or spec.working_dir, allowed, spec.no_new_privileges)
+                       options.working_dir or spec.working_dir, allowed, spec.no_new_privileges, seccomp_filter)
             finally:
                 os._exit(126)  # only reached if something failed before _enter took over
     except BaseException:
@@ -111,7 +112,7 @@ def fork_exec(pid1: int, spec: ContainerSpec, cgroup: Cgroup, options: ExecOptio
 def _enter(namespaces: list[tuple[int, int]], join_cgroup: Callable[[int], None], err_w: int,
            tty: socket.socket | None, options: ExecOptions, env: list[str], user: str | None,
            group_add: Sequence[str], working_dir: str, allowed: frozenset[str],
-           no_new_privileges: bool) -> NoReturn:  # pragma: no cover - runs in the forked child
+           no_new_privileges: bool, seccomp_filter: seccomp.Filter | None) -> NoReturn:  # pragma: no cover - runs in the forked child
     code = 126
     try:
         join_cgroup(os.getpid())
@@ -136,7 +137,7 @@ def _enter(namespaces: list[tuple[int, int]], join_cgroup: Callable[[int], None]
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
                 exec_in_container(options.argv, env, user_spec=user, group_add=group_add,
                                   working_dir=working_dir, allowed_caps=allowed,
-                                  no_new_privileges=no_new_privileges)
+                                  no_new_privileges=no_new_privileges, seccomp_filter=seccomp_filter)
             except ExecError as exc:
                 _report(err_w, str(exc))
                 os._exit(exc.code)

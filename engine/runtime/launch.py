@@ -29,7 +29,7 @@ from typing import NoReturn
 
 from .. import sys as lx
 from ..errors import RuntimeFailure
-from . import caps, console, rootfs
+from . import caps, console, rootfs, seccomp
 from .cgroups import Cgroup
 from .process import ExecError, exec_in_container, set_ulimits
 from .spec import ContainerSpec
@@ -181,6 +181,8 @@ def begin(spec: ContainerSpec, bundle: rootfs.Bundle, cgroup: Cgroup, empty_dir:
     def peer(mode: str) -> int | None:
         return peers.get(mode.split(":", 1)[1]) if mode.startswith("container:") else None
 
+    seccomp_filter = seccomp.filter_for(spec)  # built here, so a bad profile fails before the fork
+
     ours: list[int] = []  # the parent's ends
     theirs: list[int] = []  # the child's ends, closed here once it is forked
     sockets: list[socket.socket] = []
@@ -208,7 +210,7 @@ def begin(spec: ContainerSpec, bundle: rootfs.Bundle, cgroup: Cgroup, empty_dir:
             stdio = (in_r, out_w, err2_w)
             outputs = {out_r: "stdout", err2_r: "stderr"}
         pid = _fork(spec, lambda: _child(spec, bundle, empty_dir, sync_r, ready_w, err_w, stdio, net_fd, ipc_fd,
-                                         tty_child), pid_fd)
+                                         tty_child, seccomp_filter), pid_fd)
     except BaseException:
         for fd in ours + theirs:
             os.close(fd)
@@ -279,7 +281,7 @@ def host_ifname(container_id: str, index: int) -> str:
 
 def _child(spec: ContainerSpec, bundle: rootfs.Bundle, empty_dir: str, sync_r: int, ready_w: int, err_w: int,
            stdio: tuple[int, int, int], net_fd: int | None, ipc_fd: int | None,
-           tty: socket.socket | None) -> NoReturn:
+           tty: socket.socket | None, seccomp_filter: seccomp.Filter | None) -> NoReturn:
     """The container's PID 1 until it execs. Reports any failure on ``err_w`` and exits."""
     code = 127
     try:
@@ -332,7 +334,7 @@ def _child(spec: ContainerSpec, bundle: rootfs.Bundle, empty_dir: str, sync_r: i
         exec_in_container(argv, spec.env, user_spec=spec.user, group_add=spec.group_add,
                           working_dir=spec.working_dir,
                           allowed_caps=caps.effective_set(spec.cap_add, spec.cap_drop, spec.privileged),
-                          no_new_privileges=spec.no_new_privileges)
+                          no_new_privileges=spec.no_new_privileges, seccomp_filter=seccomp_filter)
     except ExecError as exc:
         code = exc.code
         _report(err_w, str(exc))

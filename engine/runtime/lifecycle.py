@@ -27,6 +27,7 @@ from ..errors import EngineError
 from ..state import Root
 from . import launch, policy, rootfs
 from .cgroups import Cgroups
+from .devices import policy_for
 from .health import Healthchecks
 from .launch import Launched, Starting
 from .logs import LogWriter, timestamp
@@ -152,7 +153,7 @@ class Lifecycle:
         spec = sv.spec
         cgroup = self.cgroups.container(cid)
         if not cgroup.exists():
-            cgroup.create(spec.limits)
+            cgroup.create(spec.limits, policy_for(spec))
         peers = {c: s.proc.pid for c, s in self.containers.items() if s.proc is not None}
         for mode in (spec.network, spec.ipc, spec.pid):
             if mode.startswith("container:") and mode[10:] not in peers:

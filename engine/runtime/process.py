@@ -1,7 +1,9 @@
-"""The last steps of a container's first process (and of an exec'd one): limits, user, capabilities, exec.
+"""The last steps of a container's first process (and of an exec'd one): limits, user, confinement, exec.
 
 Runs after the process is in the container's namespaces and root. Never
 returns: it execs, or raises an exception whose text the parent reports.
+What reaches the command is Docker's: the seccomp filter, the capabilities
+and ids asked for, and no descriptor but 0, 1 and 2.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import NoReturn
 
 from .. import sys as lx
 from . import caps as capabilities
+from . import seccomp
 from .users import User, resolve
 
 RLIMITS = {  # Linux's numbers (resource lacks some of the names)
@@ -50,10 +53,18 @@ def set_ulimits(ulimits: dict[str, tuple[int, int]]) -> None:
         resource.setrlimit(RLIMITS[name], (soft, hard))
 
 
-def drop_privileges(user: User, allowed: frozenset[str], no_new_privileges: bool) -> None:
-    """Bounding set, then ids, then the capability sets (root keeps ``allowed``; others get none)."""
+def drop_privileges(user: User, allowed: frozenset[str], no_new_privileges: bool,
+                    seccomp_filter: seccomp.Filter | None = None) -> None:
+    """The seccomp filter, then the bounding set, the ids and the capability sets (root keeps ``allowed``;
+    others get none).
+
+    As runc without no_new_privs: the filter goes in while CAP_SYS_ADMIN is still held (the kernel asks
+    for it, or for no_new_privs), so the calls after it (prctl, setgroups, setresuid, capset) must be
+    ones the profile allows; Docker's does.
+    """
     if no_new_privileges:
         lx.prctl(lx.PR_SET_NO_NEW_PRIVS, 1)
+    seccomp.install(seccomp_filter)
     keep = capabilities.mask(allowed) & lx.capget()[1]  # never more than we hold (a host may bound us)
     for cap in range(capabilities.last_cap() + 1):
         if not keep & (1 << cap):
@@ -67,8 +78,8 @@ def drop_privileges(user: User, allowed: frozenset[str], no_new_privileges: bool
 
 def exec_in_container(argv: Sequence[str], env: Sequence[str], *, user_spec: str | None,
                       group_add: Sequence[str], working_dir: str, allowed_caps: frozenset[str],
-                      no_new_privileges: bool) -> NoReturn:
-    """Become the configured user in ``working_dir`` and exec ``argv``."""
+                      no_new_privileges: bool, seccomp_filter: seccomp.Filter | None) -> NoReturn:
+    """Become the configured user in ``working_dir`` and exec ``argv`` with fds 0, 1 and 2 only."""
     if not argv:
         raise ExecError("no command specified", 127)
     try:
@@ -81,7 +92,8 @@ def exec_in_container(argv: Sequence[str], env: Sequence[str], *, user_spec: str
     os.makedirs(cwd, exist_ok=True)
     os.chdir(cwd)
     path = find_executable(argv[0], environ.get("PATH", ""))
-    drop_privileges(user, allowed_caps, no_new_privileges)
+    drop_privileges(user, allowed_caps, no_new_privileges, seccomp_filter)
+    lx.cloexec_from(3)  # an error pipe (close-on-exec already) still reports a failed exec
     try:
         os.execve(path, list(argv), environ)
     except PermissionError:

@@ -12,12 +12,13 @@ inside the container and cannot redirect a mount onto the host.
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
 import stat
 
 from .. import sys as lx
-from .spec import ContainerSpec, MountSpec, check_sysctl
+from .spec import ContainerSpec, MountSpec, check_sysctl, mount_target_problem
 
 DOCKER_MASKED = (
     "/proc/asound", "/proc/acpi", "/proc/interrupts", "/proc/kcore", "/proc/keys",
@@ -173,6 +174,11 @@ def _sys(own_netns: bool, old: str) -> None:
 
 
 def _mount(m: MountSpec, old: str, source: str | None) -> None:
+    # compose checks the target as written; here it is checked again, and where the image's symlinks
+    # lead (this is the container's root by now), as runc does
+    problem = mount_target_problem(m.target) or mount_target_problem(os.path.realpath(m.target))
+    if problem:
+        raise OSError(errno.EPERM, f"mount {m.target}: {problem}")
     if m.type == "tmpfs":
         _makedirs(m.target)
         opts = []

@@ -8,6 +8,7 @@ by the supervisor each time the container starts.
 from __future__ import annotations
 
 import dataclasses
+import posixpath
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -89,7 +90,9 @@ class ContainerSpec:
     domainname: str = ""
     group: str = "default"  # the supervisor that runs it (a compose project)
     mounts: tuple[MountSpec, ...] = ()
-    devices: tuple[Device, ...] = ()
+    devices: tuple[Device, ...] = ()  # host device nodes made in the container, and allowed in its cgroup
+    device_rules: tuple[str, ...] = ()  # device cgroup rules allowed too ("c 10:200 rwm", as Docker's)
+    seccomp: str | None = None  # None: Docker's default (none if privileged); "builtin", "unconfined", or JSON
     read_only: bool = False
     privileged: bool = False
     cap_add: tuple[str, ...] = ()
@@ -144,7 +147,7 @@ class ContainerSpec:
                          if isinstance(v, list | tuple)} if isinstance(ulimits, dict) else {}
         kw["hosts"] = tuple((str(h[0]), str(h[1])) for h in _list(data.get("hosts")) if isinstance(h, list | tuple))
         for key in ("layers", "argv", "env", "group_add", "cap_add", "cap_drop", "dns", "dns_search",
-                    "dns_options"):
+                    "dns_options", "device_rules"):
             if key in kw:
                 kw[key] = tuple(_strings(kw[key]))
         for key in ("masked_paths", "readonly_paths"):
@@ -171,6 +174,28 @@ def _items(value: object) -> Iterable[Mapping[str, object]]:
 def _build(cls: type[_T], data: Mapping[str, object]) -> _T:
     """``cls(**data)``: the JSON boundary, where a record's fields become a dataclass's."""
     return cls(**dict(data))
+
+
+# Inside /proc only the files lxcfs stands in for may be mount targets (runc 1.4's list).
+PROC_TARGETS = ("/proc/cpuinfo", "/proc/diskstats", "/proc/meminfo", "/proc/stat", "/proc/swaps", "/proc/uptime",
+                "/proc/loadavg", "/proc/slabinfo", "/proc/sys/kernel/ns_last_pid", "/proc/sys/crypto/fips_enabled")
+
+
+def mount_target_problem(target: str) -> str | None:
+    """Why ``target`` cannot be a mount's destination in the container (Docker's and runc's rules), or None.
+
+    Not ``/``, not ``/proc`` (the container's own procfs), nothing inside /proc
+    but the files lxcfs provides: a mount onto /proc/sys would undo its
+    read-only bind, and others would hide what the kernel shows there.
+    """
+    path = posixpath.normpath("/" + target.lstrip("/"))
+    if path == "/":
+        return "the destination cannot be '/'"
+    if path == "/proc":
+        return f'"{target}" cannot be mounted because it is the container\'s procfs'
+    if path.startswith("/proc/") and path not in PROC_TARGETS:
+        return f'"{target}" cannot be mounted because it is inside /proc'
+    return None
 
 
 _IPC_SYSCTLS = {"kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall",

@@ -4,7 +4,8 @@ run against a fake cgroup2 tree in tmp_path.
 ``KernelFs`` mimics what cgroupfs does on mkdir (a new cgroup gets cgroup.* files and
 the files of the controllers its parent enabled), on writes to cgroup.subtree_control
 (only offered controllers, "+name" syntax) and on rmdir (control files vanish with the
-folder; a folder with child cgroups is busy). It records every write for the asserts.
+folder; a folder with child cgroups is busy). It records every write, and every device
+program attached, for the asserts.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from engine.errors import RuntimeFailure
+from engine.runtime import devices
 from engine.runtime.cgroups import Cgroups, Fs, parse_mountinfo
 from engine.runtime.limits import Limits, Setting, cpu_weight, settings
 
@@ -34,6 +36,7 @@ class KernelFs(Fs):
     def __init__(self, root: Path, offered: str = "cpuset cpu io memory hugetlb pids", swap: bool = True):
         self.root, self.swap = root, swap
         self.writes: list[tuple[str, str]] = []
+        self.programs: list[tuple[str, bytes]] = []
         root.mkdir()
         files = {"cgroup.controllers": offered, "cgroup.subtree_control": "", "cgroup.procs": "",
                  "cpu.stat": "usage_usec 0\n"}
@@ -84,6 +87,11 @@ class KernelFs(Fs):
             f.unlink()
         p.rmdir()
 
+    def attach_device_program(self, path: str, program: bytes) -> None:
+        if not (Path(path) / "cgroup.procs").exists():
+            raise OSError(errno.EBADF, "Bad file descriptor", path)  # not a cgroup2 folder
+        self.programs.append((str(Path(path).relative_to(self.root)), program))
+
     def wrote(self, name: str) -> list[str]:
         return [v for f, v in self.writes if f == name]
 
@@ -109,6 +117,16 @@ def test_create_enables_controllers_and_writes_limits(kfs: KernelFs) -> None:
         "pids.max": "100"}
     assert cg.paths == [str(d)] and groups.containers() == ["web-1"]
     assert cg.stats().memory_limit == 64 * MiB and cg.stats().cpu_usage_ns == 2_500_000
+    assert kfs.programs == [("pycompose-1a2b3c4d/web-1", devices.program(devices.DEFAULT))]
+
+
+def test_device_programs_follow_the_policy(kfs: KernelFs) -> None:
+    """Each cgroup gets its own policy's program; a privileged one (everything allowed) gets none."""
+    groups = Cgroups.v2("pycompose", str(kfs.root), fs=kfs)
+    tun_only = devices.Policy(False, (devices.parse("c 10:200 rwm"),))
+    groups.container("a").create(Limits(), tun_only)
+    groups.container("b").create(Limits(), devices.policy(privileged=True))
+    assert kfs.programs == [("pycompose/a", devices.program(tun_only))]
 
 
 def test_controllers_already_enabled_are_not_rewritten(kfs: KernelFs) -> None:
@@ -261,10 +279,18 @@ def test_parse_mountinfo() -> None:
 
 def test_detect(tmp_path: Path) -> None:
     info = tmp_path / "mountinfo"
-    info.write_text(HYBRID)
+    unified = tmp_path / "unified"  # a hybrid host's cgroup2 mount: device programs attach there
+    info.write_text(HYBRID.replace("/sys/fs/cgroup/unified", str(unified)).replace("/mnt/my\\040cgroups",
+                                                                                    "/nonexistent"))
     hybrid = Cgroups.detect("pycompose", str(info))
-    assert hybrid.version == 1 and hybrid.parent_dirs == ["/sys/fs/cgroup/cpu,cpuacct/pycompose",
-                                                          "/sys/fs/cgroup/memory/pycompose"]
+    assert hybrid.version == 1 and hybrid.unified is None
+    assert hybrid.parent_dirs == ["/sys/fs/cgroup/cpu,cpuacct/pycompose", "/sys/fs/cgroup/memory/pycompose"]
+    unified.mkdir()
+    (unified / "cgroup.controllers").write_text("hugetlb")
+    hybrid = Cgroups.detect("pycompose", str(info))
+    assert hybrid.version == 1 and hybrid.unified == str(unified)
+    assert hybrid.parent_dirs == ["/sys/fs/cgroup/cpu,cpuacct/pycompose", "/sys/fs/cgroup/memory/pycompose",
+                                  str(unified / "pycompose")]
     top = tmp_path / "cg2"
     top.mkdir()
     (top / "cgroup.controllers").write_text("cpu memory")
