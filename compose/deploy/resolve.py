@@ -11,9 +11,9 @@ import dataclasses
 import os
 from typing import TYPE_CHECKING
 
-from ..errors import UpError
+from ..errors import ConfigError, UpError
 from . import labels
-from .translate import Resolved
+from .translate import Resolved, security
 
 if TYPE_CHECKING:
     from engine.images.model import Image
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 def resolve(session: Session, svc: Service, cid: str, name: str, image: Image,
             fresh_volumes: frozenset[str] = frozenset()) -> Resolved:
     project = session.project
+    seccomp_profile = _seccomp_profile(session, svc)  # first: a read, nothing to give back
     endpoints = _endpoints(session, svc, cid, name)  # given back by the caller if anything fails
     host_ports, inherited, peers = _host_ports(svc), _inherited(session, svc), _peers(session, svc)
     return Resolved(
@@ -34,7 +35,21 @@ def resolve(session: Session, svc: Service, cid: str, name: str, image: Image,
         volume_paths={k: session.vols.path(project.volumes[k].name)
                       for k in {m.source for m in svc.volumes if m.type == "volume" and m.source}},
         anonymous=_anonymous(session, svc, cid),  # last: nothing after it can fail
-        fresh_volumes=fresh_volumes, peers=peers, inherited=inherited)
+        fresh_volumes=fresh_volumes, peers=peers, inherited=inherited, seccomp_profile=seccomp_profile)
+
+
+def _seccomp_profile(session: Session, svc: Service) -> str | None:
+    """The text of the seccomp profile file ``security_opt`` names (relative to the project directory)."""
+    sec = security(session.project, svc)
+    if sec.seccomp is None or sec.seccomp in ("unconfined", "builtin"):
+        return None
+    try:
+        with open(sec.seccomp, encoding="utf-8") as fh:
+            return fh.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "it is not UTF-8 text"
+        raise ConfigError(f"opening seccomp profile ({sec.seccomp}) failed: {reason}",
+                          path=("services", svc.name, "security_opt", sec.seccomp_index)) from None
 
 
 def _endpoints(session: Session, svc: Service, cid: str, name: str) -> tuple[EndpointSpec, ...]:

@@ -7,8 +7,10 @@ passed in, so the translation can be tested without running anything.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -22,7 +24,14 @@ from . import labels
 if TYPE_CHECKING:  # the engine's types; translation itself imports them when it runs
     from engine.images.model import HealthConfig, ImageConfig
     from engine.runtime.limits import Limits
-    from engine.runtime.spec import ContainerSpec, EndpointSpec, Healthcheck, MountSpec, PortSpec
+    from engine.runtime.spec import (
+        ContainerSpec,
+        Device,
+        EndpointSpec,
+        Healthcheck,
+        MountSpec,
+        PortSpec,
+    )
 
 
 @dataclass(frozen=True)
@@ -39,6 +48,43 @@ class Resolved:
     peers: dict[str, str] = field(default_factory=dict)  # service or container name -> container id
     host_ports: dict[tuple[int, str, int], int] = field(default_factory=dict)  # (target, proto, i) -> host port
     inherited: tuple[MountSpec, ...] = ()  # taken from other containers (volumes_from)
+    seccomp_profile: str | None = None  # the text of the file ``security_opt: [seccomp=<file>]`` names
+
+
+@dataclass(frozen=True)
+class Security:
+    """A service's ``security_opt``: no_new_privs, and the seccomp profile (None: Docker's default;
+    "unconfined", "builtin", or the profile file's absolute path) with its index in the list."""
+
+    no_new_privileges: bool = False
+    seccomp: str | None = None
+    seccomp_index: int = 0
+
+
+_SECURITY_KNOWN = ("no-new-privileges[=true|false], seccomp=unconfined|builtin|<profile.json>, label=disable, "
+                   "apparmor=unconfined")
+
+
+def security(project: Project, svc: Service) -> Security:
+    """Parse ``security_opt`` as Docker does (``key=value``; the old ``key:value`` too); anything pycompose
+    cannot honour is refused, never ignored."""
+    out = Security()
+    for i, opt in enumerate(svc.security_opt):
+        key, _, value = opt.partition("=") if "=" in opt else opt.partition(":")
+        path = ("services", svc.name, "security_opt", i)
+        if key == "no-new-privileges" and value.lower() in ("", "true", "false", "1", "0"):
+            out = dataclasses.replace(out, no_new_privileges=value.lower() in ("", "true", "1"))
+        elif key == "seccomp" and value:
+            seccomp = value if value in ("unconfined", "builtin") else os.path.join(project.working_dir, value)
+            out = dataclasses.replace(out, seccomp=seccomp, seccomp_index=i)
+        elif (key, value) in (("label", "disable"), ("apparmor", "unconfined")):
+            pass  # no SELinux labels nor AppArmor profiles here: that is what these ask for
+        elif key in ("label", "apparmor"):
+            raise ConfigError(f'security_opt "{opt}": pycompose applies no SELinux labels or AppArmor profiles; '
+                              f"only {key}={'disable' if key == 'label' else 'unconfined'} is accepted", path=path)
+        else:
+            raise ConfigError(f'security_opt "{opt}" is not supported (use {_SECURITY_KNOWN})', path=path)
+    return out
 
 
 def container_name(project: Project, svc: Service, number: int) -> str:
@@ -119,7 +165,7 @@ def _tmpfs_entry(text: str) -> MountSpec:
 
 
 def _mounts(svc: Service, r: Resolved) -> tuple[MountSpec, ...]:
-    from engine.runtime.spec import MountSpec
+    from engine.runtime.spec import MountSpec, mount_target_problem
 
     out = []
     for i, m in enumerate(svc.volumes):
@@ -144,6 +190,14 @@ def _mounts(svc: Service, r: Resolved) -> tuple[MountSpec, ...]:
         else:
             raise ConfigError(f'volume type "{m.type}" is not supported', path=path)
     out += [_tmpfs_entry(t) for t in svc.tmpfs]
+    where = [("volumes", i) for i in range(len(svc.volumes))] + [("tmpfs", i) for i in range(len(svc.tmpfs))]
+    for made, (key, i) in zip(out, where, strict=True):
+        problem = mount_target_problem(made.target)
+        if problem:
+            written = svc.volumes[i] if key == "volumes" else None  # the name or path, as written
+            what = f"{written.source}:{made.target}" if written and written.source else made.target
+            raise ConfigError(f'the volume "{what}" of service {svc.name} cannot be mounted: {problem}',
+                              path=("services", svc.name, key, i))
     mine = {m.target for m in out}
     out += [m for m in r.inherited if m.target not in mine]  # volumes_from: our own mounts win
     return tuple(out)
@@ -178,6 +232,39 @@ def _limits(svc: Service) -> Limits:
     )
 
 
+def _devices(svc: Service) -> tuple[tuple[Device, ...], tuple[str, ...]]:
+    """``devices`` and ``device_cgroup_rules``, checked as Docker checks them."""
+    from engine.runtime import devices
+    from engine.runtime.spec import Device
+
+    for i, d in enumerate(svc.devices):
+        try:
+            devices.check_permissions(d.permissions)
+        except ValueError as exc:
+            raise ConfigError(str(exc), path=("services", svc.name, "devices", i)) from None
+    for i, rule in enumerate(svc.device_cgroup_rules):
+        try:
+            devices.parse(rule)
+        except ValueError as exc:
+            raise ConfigError(str(exc), path=("services", svc.name, "device_cgroup_rules", i)) from None
+    return tuple(Device(d.source, d.target, d.permissions) for d in svc.devices), tuple(svc.device_cgroup_rules)
+
+
+def _seccomp(svc: Service, sec: Security, r: Resolved) -> str | None:
+    """``ContainerSpec.seccomp``: None, "unconfined", "builtin", or the profile file's JSON (checked here)."""
+    from engine.runtime import seccomp
+
+    if sec.seccomp is None or sec.seccomp in ("unconfined", "builtin"):
+        return sec.seccomp
+    assert r.seccomp_profile is not None, "resolve() reads the profile"
+    try:
+        seccomp.check(r.seccomp_profile)
+    except seccomp.ProfileError as exc:
+        raise ConfigError(f"seccomp profile {sec.seccomp}: {exc}",
+                          path=("services", svc.name, "security_opt", sec.seccomp_index)) from None
+    return json.dumps(json.loads(r.seccomp_profile), separators=(",", ":"))
+
+
 def container_labels(project: Project, svc: Service, number: int, digest: str, oneoff: bool = False) -> dict[str, str]:
     return {
         **svc.labels,
@@ -192,7 +279,7 @@ def spec_for(project: Project, svc: Service, number: int, cid: str, r: Resolved,
              name: str | None = None, oneoff: bool = False, tty: bool | None = None,
              stdin_open: bool | None = None) -> ContainerSpec:
     """The ContainerSpec of container ``number`` of ``svc`` (``tty``/``stdin_open`` override the service's)."""
-    from engine.runtime.spec import ContainerSpec, Device, merge_env, resolve_argv
+    from engine.runtime.spec import ContainerSpec, merge_env, resolve_argv
 
     img = r.image_config
     hostname = svc.hostname or cid[:12]
@@ -211,16 +298,18 @@ def spec_for(project: Project, svc: Service, number: int, cid: str, r: Resolved,
     options = dict((svc.logging.options if svc.logging else {}) or {})
     from ..config.units import parse_size
 
+    sec = security(project, svc)
+    devices, device_rules = _devices(svc)
+
     return ContainerSpec(
         id=cid, name=name or container_name(project, svc, number), image_id=r.image_id, layers=r.layers,
         argv=tuple(argv), env=tuple(merge_env(list(img.env), dict(svc.environment), hostname)),
         working_dir=svc.working_dir or img.working_dir or "/", user=svc.user or img.user or None,
         group_add=svc.group_add, hostname=hostname, domainname=svc.domainname or "", group=project.name,
         mounts=_mounts(svc, r),
-        devices=tuple(Device(d.source, d.target, d.permissions) for d in svc.devices),
+        devices=devices, device_rules=device_rules, seccomp=_seccomp(svc, sec, r),
         read_only=bool(svc.read_only), privileged=bool(svc.privileged), cap_add=svc.cap_add, cap_drop=svc.cap_drop,
-        no_new_privileges=any(o.replace("=", ":") in ("no-new-privileges:true", "no-new-privileges")
-                              for o in svc.security_opt),
+        no_new_privileges=sec.no_new_privileges,
         sysctls=dict(svc.sysctls), ulimits={k: (u.soft, u.hard) for k, u in svc.ulimits.items()},
         limits=_limits(svc), oom_score_adj=svc.oom_score_adj, shm_size=svc.shm_size,
         network=network, endpoints=tuple(r.endpoints) if network == "bridge" else (), ports=_ports(svc, r),

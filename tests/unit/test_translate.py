@@ -89,3 +89,52 @@ def test_progress_modes(mode, expected):
     out = io.StringIO()
     Progress(mode, out).event("Container", "demo-db-1", "Started")
     assert out.getvalue() == expected
+
+
+@pytest.mark.parametrize("opts,no_new_privileges,seccomp", [
+    ('["no-new-privileges"]', True, None),
+    ('["no-new-privileges:true"]', True, None),
+    ('["no-new-privileges=false"]', False, None),
+    ('["seccomp=unconfined", "label=disable", "apparmor=unconfined"]', False, "unconfined"),
+    ('["seccomp:builtin"]', False, "builtin"),
+])
+def test_security_opt(proj, opts, no_new_privileges, seccomp):
+    s = spec(proj, f"services:\n  app:\n    image: x\n    security_opt: {opts}\n")
+    assert (s.no_new_privileges, s.seccomp) == (no_new_privileges, seccomp)
+
+
+def test_a_seccomp_profile_file_is_read_and_checked(proj):
+    profile = '{"defaultAction": "SCMP_ACT_ALLOW",\n "syscalls": []}'
+    s = spec(proj, 'services:\n  app:\n    image: x\n    security_opt: ["seccomp=p.json"]\n', seccomp_profile=profile)
+    assert s.seccomp == '{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[]}'
+    with pytest.raises(ConfigError) as info:
+        spec(proj, 'services:\n  app:\n    image: x\n    security_opt: ["label=disable", "seccomp=p.json"]\n',
+             seccomp_profile='{"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_NOPE"]}')
+    assert str(info.value).startswith("services.app.security_opt[1]: seccomp profile ")
+    assert str(info.value).endswith("p.json: libseccomp does not know the architecture 'nope'")
+
+
+@pytest.mark.parametrize("yaml,where,says", [
+    ('security_opt: ["apparmor=x"]', "security_opt[0]", "only apparmor=unconfined is accepted"),
+    ('security_opt: ["no-new-privileges", "seccomp"]', "security_opt[1]", 'security_opt "seccomp" is not supported'),
+    ('device_cgroup_rules: ["c 1:3 rwm", "c 1 rwm"]', "device_cgroup_rules[1]", "invalid device cgroup rule format"),
+    ('devices: ["/dev/null:/dev/n:rwz"]', "devices[0]", 'invalid device permissions "rwz"'),
+    ('volumes: ["/srv:/proc/sys"]', "volumes[0]", 'the volume "/srv:/proc/sys" of service app cannot be mounted: '
+                                                  '"/proc/sys" cannot be mounted because it is inside /proc'),
+    ('volumes: ["/srv:/"]', "volumes[0]", "the destination cannot be '/'"),
+    ('volumes: ["/a:/a", "data:/proc/sys/net"]\nvolumes: {data: {}}', "volumes[1]",
+     'the volume "data:/proc/sys/net" of service app cannot be mounted'),
+    ('tmpfs: ["/proc/acpi"]', "tmpfs[0]", '"/proc/acpi" cannot be mounted because it is inside /proc'),
+])
+def test_what_docker_refuses_is_one_located_line(proj, yaml, where, says):
+    with pytest.raises(ConfigError) as info:
+        spec(proj, f"services:\n  app:\n    image: x\n    {yaml}\n", volume_paths={"data": "/vols/data"})
+    assert str(info.value).startswith(f"services.app.{where}: ") and says in str(info.value)
+
+
+def test_devices_and_rules_reach_the_spec(proj):
+    s = spec(proj, 'services:\n  app:\n    image: x\n    devices: ["/dev/fuse"]\n'
+                   '    device_cgroup_rules: ["c 10:229 rwm"]\n    volumes: ["/srv/info:/proc/meminfo:ro"]\n')
+    assert [(d.source, d.target, d.permissions) for d in s.devices] == [("/dev/fuse", "/dev/fuse", "rwm")]
+    assert s.device_rules == ("c 10:229 rwm",) and s.seccomp is None
+    assert [m.target for m in s.mounts] == ["/proc/meminfo"]  # one of lxcfs's files: allowed
