@@ -9,9 +9,11 @@ kept as the validated values they were written as, so ``config`` can print them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from ..errors import Location
 
 Env = Mapping[str, str | None]
 
@@ -376,6 +378,19 @@ class Project:
     # From the dependency graph, computed once when the project is loaded (and cached with it):
     start_order: tuple[tuple[str, ...], ...] = ()  # levels that can start in parallel, dependencies first
     requires: Mapping[str, frozenset[str]] = _map()  # every service a service needs, directly or not
+    # Where each service key was written ("services.web.gpus" -> compose.yaml:12:5), down to four levels
+    # below ``services``, so later stages (a key the engine cannot honour) can name the file and line.
+    locations: Mapping[str, Location] = _map()
+
+    def location(self, path: Sequence[str | int]) -> Location | None:
+        """Where ``path`` (or its nearest recorded parent) was written."""
+        probe = list(path)
+        while probe:
+            found = self.locations.get(".".join(str(p) for p in probe))
+            if found is not None:
+                return found
+            probe.pop()
+        return None
 
     def select(self, services: Iterable[str] | None = None, *, with_deps: bool = True) -> set[str]:
         """The chosen services (all when None) plus, unless told not to, what they depend on."""

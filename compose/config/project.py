@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..errors import ConfigError, ConfigErrors
+from ..errors import ConfigError, ConfigErrors, Location
 from . import coerce as cv
 from .forms import scalar_str
 from .model import FileObject, IpamPool, Network, Project, Service, Volume
@@ -124,9 +124,29 @@ def build_project(
         extensions=_extensions(merged),
         disabled_services=disabled,
         profiles=profiles,
+        locations=_service_locations(raw_services, locate),
     )
     check_consistency(project, locate, norm.errors)
     return project
+
+
+def _service_locations(raw: Mapping[str, Any], locate: Locate, depth: int = 4) -> dict[str, Location]:
+    """Where each key under ``services`` was written, down to ``depth`` levels below a service."""
+    out: dict[str, Location] = {}
+
+    def walk(node: Any, path: tuple[str | int, ...]) -> None:
+        if len(path) > depth + 1:
+            return
+        items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+        for key, value in items:
+            where = (*path, key)
+            found = locate(("services", *where))
+            if found is not None and found.line:
+                out[".".join(str(p) for p in ("services", *where))] = found
+            walk(value, where)
+
+    walk(raw, ())
+    return out
 
 
 def check_consistency(project: Project, locate: Locate, errors: list[ConfigError]) -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..errors import UpError
-from . import labels
+from . import labels, support
 from .imaging import Imaging
 from .plan import Existing, Policy, Step, plan_service
 from .session import number_of, service_of
@@ -67,6 +67,7 @@ class Converger:
         s, opts = self.s, self.opts
         project = s.project
         chosen = project.select(opts.services or None, with_deps=not opts.no_deps)
+        support.check(project, chosen)  # before anything is pulled, built or created
         with s.lock():
             self._orphans()
             services = [project.services[name] for name in sorted(chosen)]

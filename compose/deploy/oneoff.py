@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..config import syntax
+from ..config.model import Project
 from ..errors import UpError, UsageError
+from . import support
 from .converge import UpOptions, up
 from .imaging import Imaging
 from .logs import LogFollower
@@ -78,10 +80,11 @@ def run(session: Session, req: RunRequest) -> tuple[str, int | None]:
     project = session.project
     if req.service not in project.services:
         raise UsageError(f"no such service: {req.service}")
+    one = one_off_service(project.services[req.service], req)
+    support.check(dataclasses.replace(project, services={**project.services, req.service: one}), [req.service])
     deps = sorted(project.requires.get(req.service, frozenset()))
     if deps and not req.no_deps:
         up(session, UpOptions(services=tuple(deps)))
-    one = one_off_service(project.services[req.service], req)
     imaging = Imaging(project, session.images, session.rt, session.progress)
     image = imaging.get(one)
     with session.lock():
