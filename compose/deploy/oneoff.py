@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..config import syntax
-from ..config.model import Project
 from ..errors import UpError, UsageError
 from . import support
 from .converge import UpOptions, up
