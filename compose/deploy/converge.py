@@ -51,6 +51,7 @@ class UpOptions:
     build: bool = False
     no_build: bool = False
     pull: str | None = None
+    renew_anon_volumes: bool = False
 
 
 class Converger:
@@ -166,10 +167,26 @@ class Converger:
             elif action.step is Step.RECREATE:
                 progress.event("Container", c.name, "Recreate")
                 self.recreated.add(svc.name)
-                remove_container(s, c, opts.timeout, quiet=True)
-                self._create_and_start(svc, action.number, image, recreated=True)
+                self._recreate(svc, c, action.number, image)
             elif action.step is Step.REMOVE:
                 remove_container(s, c, opts.timeout)
+
+    def _recreate(self, svc: Service, old: Container, number: int, image: Image) -> None:
+        """The replacement is created first, under a temporary name, taking over the old container's
+        anonymous volumes; only then is the old one stopped and removed and the new one renamed. If the
+        creation fails, the old container is left as it was."""
+        s = self.s
+        name = container_name(s.project, svc, number)
+        cid = create_container(s, svc, number, image, f"{old.id[:12]}_{name}", frozenset(self.fresh_volumes),
+                               inherit=old, renew=self.opts.renew_anon_volumes)
+        remove_container(s, old, self.opts.timeout, quiet=True)
+        s.rt.rename(cid, name)
+        s.changed()
+        s.progress.event("Container", name, "Recreated")
+        if not self.opts.no_start:
+            s.progress.event("Container", name, "Starting")
+            start_container(s, svc.name, s.rt.get(cid))
+            s.progress.event("Container", name, "Started")
 
     def _create_and_start(self, svc: Service, number: int, image: Image, recreated: bool = False) -> None:
         s = self.s

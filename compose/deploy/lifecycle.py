@@ -158,7 +158,7 @@ def down(session: Session, *, volumes: bool = False, remove_orphans: bool = Fals
             orphans = [c for c in todo if service_of(c) not in project.services]
             groups = [orphans] + [[c for c in g if c not in orphans] for g in groups]
         for group in groups:
-            _each(group, lambda c: remove_container(session, c, timeout))
+            _each(group, lambda c: remove_container(session, c, timeout, anonymous_volumes=volumes))
         for net in session.nets.list():
             if net.labels.get(labels.PROJECT) == project.name and not net.allocations:
                 progress.event("Network", net.name, "Removing")

@@ -96,13 +96,13 @@ def run(session: Session, req: RunRequest) -> tuple[str, int | None]:
         session.rt.start(cid)
     except EngineError as exc:
         if req.remove:
-            remove_container(session, session.rt.get(cid), 0, quiet=True)
+            remove_container(session, session.rt.get(cid), 0, quiet=True, anonymous_volumes=True)
         raise UpError(f"service {req.service}: {exc}") from None
     if req.detach:
         return cid, None
     code = _interact(session, cid) if req.tty else _follow(session, cid)
     if req.remove:
-        remove_container(session, session.rt.get(cid), 0, quiet=True)
+        remove_container(session, session.rt.get(cid), 0, quiet=True, anonymous_volumes=True)
     return cid, code
 
 

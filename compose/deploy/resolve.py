@@ -7,6 +7,7 @@ only side effect (an address is allocated, an anonymous volume is made), and
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 from typing import TYPE_CHECKING
@@ -17,6 +18,7 @@ from .translate import Resolved, security
 
 if TYPE_CHECKING:
     from engine.images.model import Image
+    from engine.runtime.containers import Container
     from engine.runtime.spec import EndpointSpec, MountSpec
 
     from ..config.model import Service
@@ -24,17 +26,20 @@ if TYPE_CHECKING:
 
 
 def resolve(session: Session, svc: Service, cid: str, name: str, image: Image,
-            fresh_volumes: frozenset[str] = frozenset()) -> Resolved:
+            fresh_volumes: frozenset[str] = frozenset(), *, inherit: Container | None = None,
+            renew: bool = False) -> Resolved:
+    """``inherit``: the container this one replaces, whose anonymous volumes it takes over (unless ``renew``)."""
     project = session.project
     seccomp_profile = _seccomp_profile(session, svc)  # first: a read, nothing to give back
     endpoints = _endpoints(session, svc, cid, name)  # given back by the caller if anything fails
     host_ports, inherited, peers = _host_ports(svc), _inherited(session, svc), _peers(session, svc)
+    anonymous, new = _anonymous(session, svc, cid, image, None if renew else inherit)  # last: nothing after fails
     return Resolved(
         image_id=image.id, image_config=image.config, layers=tuple(session.images.layer_dirs(image)),
         endpoints=endpoints, host_ports=host_ports,
         volume_paths={k: session.vols.path(project.volumes[k].name)
                       for k in {m.source for m in svc.volumes if m.type == "volume" and m.source}},
-        anonymous=_anonymous(session, svc, cid),  # last: nothing after it can fail
+        anonymous=anonymous, new_anonymous=frozenset(new),
         fresh_volumes=fresh_volumes, peers=peers, inherited=inherited, seccomp_profile=seccomp_profile)
 
 
@@ -89,17 +94,39 @@ def _host_ports(svc: Service) -> dict[tuple[int, str, int], int]:
     return host_ports
 
 
-def _anonymous(session: Session, svc: Service, cid: str) -> dict[str, str]:
-    """A new anonymous volume for each ``volume`` mount without a source: target -> its folder."""
+def anonymous_targets(svc: Service, image: Image) -> list[str]:
+    """Where the container gets anonymous volumes: ``volumes`` entries without a source, and the image's
+    ``VOLUME``s that no mount of the service covers (Docker makes those anonymous volumes too)."""
+    own = [m.target for m in svc.volumes if m.type == "volume" and not m.source]
+    covered = {m.target.rstrip("/") or "/" for m in svc.volumes} | {t.partition(":")[0] for t in svc.tmpfs}
+    from_image = [v for v in image.config.volumes if (v.rstrip("/") or "/") not in covered and v not in own]
+    return own + sorted(from_image)
+
+
+def _anonymous(session: Session, svc: Service, cid: str, image: Image,
+               inherit: Container | None) -> tuple[dict[str, str], list[str]]:
+    """target -> folder of each anonymous volume (the replaced container's where it had one, else a new one),
+    and the targets whose volume was made just now (the caller removes those if creation fails)."""
+    from engine.errors import NotFound
     from engine.volumes import ANONYMOUS_LABEL
 
-    out = {}
-    for m in svc.volumes:
-        if m.type == "volume" and not m.source:
-            vol = session.vols.create(f"{cid[:12]}{os.urandom(20).hex()}",
-                                      labels={ANONYMOUS_LABEL: "", labels.PROJECT: session.project.name})
-            out[m.target] = session.vols.path(vol.name)
-    return out
+    previous: dict[str, str] = {}
+    for m in inherit.spec.mounts if inherit is not None else ():
+        if m.type == "bind" and m.source and "/volumes/" in m.source:
+            with contextlib.suppress(NotFound):
+                if session.vols.get(os.path.basename(os.path.dirname(m.source))).anonymous:
+                    previous[m.target] = m.source
+    out: dict[str, str] = {}
+    new: list[str] = []
+    for target in anonymous_targets(svc, image):
+        if target in previous:
+            out[target] = previous[target]
+            continue
+        vol = session.vols.create(f"{cid[:12]}{os.urandom(20).hex()}",
+                                  labels={ANONYMOUS_LABEL: "", labels.PROJECT: session.project.name})
+        out[target] = session.vols.path(vol.name)
+        new.append(target)
+    return out, new
 
 
 def _inherited(session: Session, svc: Service) -> tuple[MountSpec, ...]:

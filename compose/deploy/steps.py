@@ -28,22 +28,26 @@ if TYPE_CHECKING:
 
 def create_container(session: Session, svc: Service, number: int, image: Image, name: str,
                      fresh_volumes: frozenset[str] = frozenset(), *, oneoff: bool = False,
-                     tty: bool | None = None) -> str:
-    """Create (not start) container ``number`` of ``svc``; its id. What it took is given back on failure."""
+                     tty: bool | None = None, inherit: Container | None = None, renew: bool = False) -> str:
+    """Create (not start) container ``number`` of ``svc``; its id. What it took is given back on failure.
+
+    ``inherit``: the container this one replaces (its anonymous volumes move over unless ``renew``).
+    """
     from engine.errors import EngineError
     from engine.runtime.containers import new_id
 
     cid = new_id()
     resolved = None
     try:
-        resolved = resolve(session, svc, cid, name, image, fresh_volumes)
-        session.rt.create(spec_for(session.project, svc, number, cid, resolved, name=name, oneoff=oneoff,
-                                   tty=tty, stdin_open=tty))
+        resolved = resolve(session, svc, cid, name, image, fresh_volumes, inherit=inherit, renew=renew)
+        spec = spec_for(session.project, svc, number, cid, resolved, name=name, oneoff=oneoff, tty=tty,
+                        stdin_open=tty)
+        session.rt.create(spec)
     except BaseException as exc:
         session.nets.release(cid)
-        for folder in (resolved.anonymous.values() if resolved else ()):
+        for target in (resolved.new_anonymous if resolved else ()):
             with contextlib.suppress(EngineError):
-                session.vols.remove(os.path.basename(os.path.dirname(folder)), force=True)
+                session.vols.remove(os.path.basename(os.path.dirname(resolved.anonymous[target])), force=True)
         if isinstance(exc, EngineError):
             raise UpError(f"service {svc.name}: {exc}") from None
         raise
@@ -149,8 +153,9 @@ def wait_running_or_healthy(session: Session, services: Iterable[Service], timeo
 
 
 def remove_container(session: Session, c: Container, timeout: float | None, quiet: bool = False,
-                     anonymous_volumes: bool = True) -> None:
-    """Stop (if running) and remove ``c``; its anonymous volumes go with it unless told otherwise."""
+                     anonymous_volumes: bool = False) -> None:
+    """Stop (if running) and remove ``c``; its anonymous volumes go with it only when asked (``rm -v``,
+    ``down -v``, ``run --rm``), as Docker keeps them otherwise."""
     from engine.errors import EngineError
 
     progress = session.progress

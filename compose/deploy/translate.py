@@ -44,6 +44,7 @@ class Resolved:
     endpoints: tuple[EndpointSpec, ...] = ()  # in the service's network order
     volume_paths: dict[str, str] = field(default_factory=dict)  # named volume key -> its folder
     anonymous: dict[str, str] = field(default_factory=dict)  # target -> folder of its anonymous volume
+    new_anonymous: frozenset[str] = frozenset()  # targets whose anonymous volume was made for this container
     fresh_volumes: frozenset[str] = frozenset()  # volume keys created just now (copied up from the image)
     peers: dict[str, str] = field(default_factory=dict)  # service or container name -> container id
     host_ports: dict[tuple[int, str, int], int] = field(default_factory=dict)  # (target, proto, i) -> host port
@@ -198,6 +199,9 @@ def _mounts(svc: Service, r: Resolved) -> tuple[MountSpec, ...]:
             what = f"{written.source}:{made.target}" if written and written.source else made.target
             raise ConfigError(f'the volume "{what}" of service {svc.name} cannot be mounted: {problem}',
                               path=("services", svc.name, key, i))
+    mine = {m.target for m in out}
+    out += [MountSpec(type="bind", source=folder, target=target, copy_up=True)  # the image's VOLUMEs
+            for target, folder in r.anonymous.items() if target not in mine]
     mine = {m.target for m in out}
     out += [m for m in r.inherited if m.target not in mine]  # volumes_from: our own mounts win
     return tuple(out)

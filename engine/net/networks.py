@@ -276,6 +276,19 @@ class Networks:
                 for p in v.get("published", ()):
                     yield net, address, Published.from_dict(p)
 
+    def rename(self, container: str, old: str, new: str) -> None:
+        """The container is now called ``new``: its name and the DNS name ``old`` follow, on every network."""
+        with self._lock():
+            for net in self.list():
+                if not any(v["container"] == container for v in net.allocations.values()):
+                    continue
+                allocations = {}
+                for address, v in net.allocations.items():
+                    if v["container"] == container:
+                        v = {**v, "name": new, "names": [new if n == old else n for n in v.get("names", [])]}
+                    allocations[address] = v
+                self._write(Network(**{**net.__dict__, "allocations": allocations}))
+
     def release(self, container: str) -> None:
         """Give back every address ``container`` holds, on every network."""
         with self._lock():

@@ -162,6 +162,21 @@ class Runtime:
             raise
         return self._load(spec.id)
 
+    def rename(self, ref: str, name: str) -> Container:
+        """Give a container a new, unique name (``up`` creates a replacement under a temporary name)."""
+        c = self.get(ref)
+        with locked(self.root.lock("names")):
+            for other in self.records.ids():
+                with contextlib.suppress(NotFound):
+                    if other != c.id and self.records.name(other) == name:
+                        raise Conflict(f'the container name "{name}" is already in use by container {other[:12]}')
+            self.records.rename(c.id, name)
+        if c.spec.endpoints:
+            from ..net.networks import Networks
+
+            Networks(self.root).rename(c.id, c.name, name)
+        return self._load(c.id)
+
     def _write_files(self, spec: ContainerSpec) -> None:
         path = self.records.dir(spec.id)
         for d in ("upper", "work", "merged"):

@@ -181,6 +181,13 @@ class Records:
         write_json(os.path.join(path, "container.json"), {"spec": spec.to_dict(), "created": timestamp(),
                                                           "created_unix": time.time()})
 
+    def rename(self, cid: str, name: str) -> None:
+        """Give the container a new name in its record (the caller holds the names lock)."""
+        record = self.record(cid)
+        spec = dict(_object(record.get("spec")))
+        spec["name"] = name
+        write_json(os.path.join(self.dir(cid), "container.json"), {**record, "spec": spec})
+
     def record(self, cid: str) -> dict[str, object]:
         data: object = read_json(os.path.join(self.dir(cid), "container.json"))
         if not isinstance(data, dict):

@@ -24,8 +24,9 @@ def applets() -> list[str]:
     return [a for a in out.split() if a and a != "busybox"]
 
 
-def rootfs_tar() -> bytes:
-    """An uncompressed tar of a minimal busybox root (bin/, etc/, tmp/, root/, home/app)."""
+def rootfs_tar(extra: dict[str, bytes] | None = None) -> bytes:
+    """An uncompressed tar of a minimal busybox root (bin/, etc/, tmp/, root/, home/app), plus ``extra``
+    files (path -> content; their folders are made)."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
         def add_dir(name: str, mode: int = 0o755, uid: int = 0) -> None:
@@ -50,6 +51,15 @@ def rootfs_tar() -> bytes:
             tar.addfile(info)
         add_file("etc/passwd", PASSWD.encode())
         add_file("etc/group", GROUP.encode())
+        made = {"bin", "etc", "root", "home", "var", "usr", "usr/bin", "tmp", "home/app"}
+        for path, data in sorted((extra or {}).items()):
+            parts = path.split("/")[:-1]
+            for i in range(1, len(parts) + 1):
+                folder = "/".join(parts[:i])
+                if folder not in made:
+                    made.add(folder)
+                    add_dir(folder)
+            add_file(path, data)
     return buf.getvalue()
 
 

@@ -74,6 +74,12 @@ class FakeRuntime:
         self.calls.append(("remove", c.name))
         del self.containers[c.id]
 
+    def rename(self, cid, name):
+        c = self.get(cid)
+        self.calls.append(("rename", name))
+        c.name = name
+        return c
+
     def health(self, cid):
         c = self.get(cid)
         return self.health_of.get(c.name) if c.spec.healthcheck else None
@@ -90,8 +96,10 @@ class FakeImage:
 
 
 class FakeImages:
+    config = ImageConfig()
+
     def get(self, ref):
-        return FakeImage(id="sha256:" + "1" * 64, refs=(ref,))
+        return FakeImage(id="sha256:" + "1" * 64, config=self.config, refs=(ref,))
 
     def layer_dirs(self, image):
         return ["/layers/1"]
@@ -139,17 +147,27 @@ class FakeNets:
         del self.nets[name]
 
 
+@dataclass
+class FakeVolume:
+    name: str
+    labels: dict
+
+    @property
+    def anonymous(self) -> bool:
+        return "com.docker.volume.anonymous" in self.labels
+
+
 class FakeVolumes:
     def __init__(self):
         self.vols: dict[str, dict] = {}
 
     def list(self):
-        return [type("V", (), {"name": n, "labels": v})() for n, v in self.vols.items()]
+        return [FakeVolume(n, v) for n, v in self.vols.items()]
 
     def get(self, name):
         if name not in self.vols:
             raise NotFound(f"volume {name} not found")
-        return type("V", (), {"name": name, "labels": self.vols[name]})()
+        return FakeVolume(name, self.vols[name])
 
     def create(self, name, labels=None, driver="local", options=None):
         self.vols[name] = dict(labels or {})
@@ -211,8 +229,10 @@ def test_a_changed_dependency_is_recreated_and_restart_true_restarts_its_depende
     s, out = session(proj, engine, STACK.replace("    image: busybox\n    volumes", "    image: busybox\n"
                                                  "    user: postgres\n    volumes"))
     up(s, UpOptions())
-    assert engine.rt.calls == [("stop", "shop-db-1"), ("remove", "shop-db-1"), ("create", "shop-db-1"),
-                               ("start", "shop-db-1"), ("stop", "shop-web-1"), ("start", "shop-web-1")]
+    assert engine.rt.calls[0][0] == "create" and engine.rt.calls[0][1].endswith("_shop-db-1")  # new one first
+    assert engine.rt.calls[1:] == [("stop", "shop-db-1"), ("remove", "shop-db-1"), ("rename", "shop-db-1"),
+                                   ("start", "shop-db-1"), ("stop", "shop-web-1"), ("start", "shop-web-1")]
+
     assert " Container shop-web-1  Restarted" in out.getvalue().splitlines()
 
 
@@ -284,3 +304,46 @@ def _releasing(remove, nets):
         remove(cid, force=force)
         nets.release(cid)
     return wrapped
+
+
+def test_a_recreate_takes_over_anonymous_volumes_and_a_failed_one_leaves_the_old_container(proj, engine):
+    yaml = "name: shop\nservices:\n  db:\n    image: busybox\n    volumes: [/var/lib/db]\n"
+    s, _ = session(proj, engine, yaml)
+    up(s, UpOptions())
+    first = engine.rt.get("shop-db-1")
+    folder = next(m.source for m in first.spec.mounts if m.target == "/var/lib/db")
+    s, _ = session(proj, engine, yaml.replace("busybox\n", "busybox\n    user: nobody\n"))
+    up(s, UpOptions())
+    second = engine.rt.get("shop-db-1")
+    assert second.id != first.id and next(m.source for m in second.spec.mounts if m.target == "/var/lib/db") == folder
+    assert len(engine.vols.vols) == 1  # the same anonymous volume, not a new one
+    s, _ = session(proj, engine, yaml.replace("busybox\n", "busybox\n    user: daemon\n"))
+    engine.rt.create = _failing(engine.rt.create)
+    with pytest.raises(UpError, match="^service db: "):
+        up(s, UpOptions())
+    assert [c.id for c in engine.rt.list()] == [second.id] and engine.rt.get(second.id).running
+    s, _ = session(proj, engine, yaml)
+    up(s, UpOptions(renew_anon_volumes=True, force_recreate=True))
+    third = engine.rt.get("shop-db-1")
+    assert next(m.source for m in third.spec.mounts if m.target == "/var/lib/db") != folder  # -V: a new one
+
+
+def _failing(create):
+    calls = {"n": 0}
+
+    def wrapped(spec):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeFailure(f"container {spec.name}: no space left on device")
+        return create(spec)
+    return wrapped
+
+
+def test_image_volumes_become_anonymous_volumes_unless_a_mount_covers_them(proj, engine):
+    engine.images.config = ImageConfig(volumes=("/data", "/logs"))
+    s, _ = session(proj, engine, "name: shop\nservices:\n  db:\n    image: busybox\n    volumes: [./logs:/logs]\n")
+    up(s, UpOptions())
+    mounts = {m.target: m for m in engine.rt.get("shop-db-1").spec.mounts}
+    assert sorted(mounts) == ["/data", "/logs"]
+    assert mounts["/data"].source.startswith("/volumes/") and mounts["/data"].copy_up  # filled from the image
+    assert mounts["/logs"].source == proj.path("logs")  # the bind wins
