@@ -68,7 +68,14 @@ class GlobalOptions:
         unknown = [s for s in services if s not in project.services]
         if unknown:
             raise UsageError("no such service: " + ", ".join(unknown))
-        return Session(project, progress=ProgressWriter("quiet" if quiet else self.progress.value))
+        def environment() -> dict[str, str]:
+            from ..config.api import environment as project_environment
+
+            return project_environment(self.load_options(services=services), self.environ, project.working_dir,
+                                       project.name)
+
+        return Session(project, progress=ProgressWriter("quiet" if quiet else self.progress.value),
+                       environment=environment)
 
 
 def warn(message: str) -> None:

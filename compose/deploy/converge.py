@@ -31,6 +31,7 @@ from .translate import config_hash, container_name
 
 if TYPE_CHECKING:
     from engine.images.model import Image
+    from engine.runtime.containers import Container
 
     from ..config.model import Service
     from .session import Session

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -64,8 +64,12 @@ class Engine:
 
 class Session:
     def __init__(self, project: Project, root: Root | None = None, progress: Progress | None = None, *,
-                 engine: Engine | None = None) -> None:
+                 engine: Engine | None = None,
+                 environment: Callable[[], Mapping[str, str]] = lambda: dict(os.environ)) -> None:
+        """``environment``: the project's variables (shell and .env), asked for only when a secret or
+        config comes from one."""
         parts = engine or Engine.open(root)
+        self.environment = environment
         self.project = project
         self.root: Root = parts.root
         self.rt: Runtime = parts.rt

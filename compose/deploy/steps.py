@@ -8,6 +8,7 @@ step reports its progress and names the service when it fails.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import time
 from collections.abc import Iterable
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import ConfigError, UpError
 from . import labels
+from .files import service_files
 from .resolve import resolve
 from .translate import spec_for
 
@@ -39,15 +41,18 @@ def create_container(session: Session, svc: Service, number: int, image: Image, 
     cid = new_id()
     resolved = None
     try:
+        given = service_files(session.project, svc, session.environment)
         resolved = resolve(session, svc, cid, name, image, fresh_volumes, inherit=inherit, renew=renew)
+        resolved = dataclasses.replace(resolved, file_mounts=given.mounts)
         spec = spec_for(session.project, svc, number, cid, resolved, name=name, oneoff=oneoff, tty=tty,
                         stdin_open=tty)
-        session.rt.create(spec)
+        session.rt.create(spec, given.files)
     except BaseException as exc:
         session.nets.release(cid)
-        for target in (resolved.new_anonymous if resolved else ()):
+        made = [resolved.anonymous[t] for t in resolved.new_anonymous] if resolved is not None else []
+        for folder in made:
             with contextlib.suppress(EngineError):
-                session.vols.remove(os.path.basename(os.path.dirname(resolved.anonymous[target])), force=True)
+                session.vols.remove(os.path.basename(os.path.dirname(folder)), force=True)
         if isinstance(exc, EngineError):
             raise UpError(f"service {svc.name}: {exc}") from None
         raise

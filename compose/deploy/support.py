@@ -48,8 +48,6 @@ _UNSUPPORTED = {
     "provider": "provider services are not supported",
     "external_links": "external_links is not supported: put both containers on a shared network instead",
     "label_file": "label_file is not supported yet: use labels",
-    "secrets": "secrets are not supported yet",
-    "configs": "configs are not supported yet",
 }
 
 
@@ -70,6 +68,19 @@ def gaps(svc: Service) -> list[Gap]:
         out.append(Gap(("platform",), f"platform {svc.platform} is not this machine's ({host.machine()}); "
                                       "pycompose runs images of the host's platform only"))
     out += _logging(svc) + _deploy(svc) + _networks(svc) + _volumes(svc)
+    return out
+
+
+def _files(project: Project, svc: Service) -> list[Gap]:
+    out = []
+    for kind, refs, objects in (("secrets", svc.secrets, project.secrets), ("configs", svc.configs, project.configs)):
+        for i, ref in enumerate(refs):
+            obj = objects.get(ref.source)
+            if obj is not None and obj.external:
+                out.append(Gap((kind, i), f"{kind[:-1]} {ref.source} is external: external {kind} live in a "
+                                          "swarm; give it a file, environment or content"))
+            elif obj is not None and (obj.driver or obj.template_driver):
+                out.append(Gap((kind, i), f"{kind[:-1]} {ref.source}: drivers are a swarm feature"))
     return out
 
 
@@ -137,7 +148,7 @@ def check(project: Project, services: Iterable[str]) -> None:
     """Raise ConfigErrors, one located error per key the engine cannot honour, for ``services``."""
     errors = []
     for name in sorted(set(services)):
-        for gap in gaps(project.services[name]):
+        for gap in gaps(project.services[name]) + _files(project, project.services[name]):
             path = ("services", name, *gap.path)
             errors.append(ConfigError.at(project.location(path), path, gap.message))
     if errors:

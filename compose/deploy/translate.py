@@ -45,6 +45,7 @@ class Resolved:
     volume_paths: dict[str, str] = field(default_factory=dict)  # named volume key -> its folder
     anonymous: dict[str, str] = field(default_factory=dict)  # target -> folder of its anonymous volume
     new_anonymous: frozenset[str] = frozenset()  # targets whose anonymous volume was made for this container
+    file_mounts: tuple[MountSpec, ...] = ()  # secrets and configs (deploy.files)
     fresh_volumes: frozenset[str] = frozenset()  # volume keys created just now (copied up from the image)
     peers: dict[str, str] = field(default_factory=dict)  # service or container name -> container id
     host_ports: dict[tuple[int, str, int], int] = field(default_factory=dict)  # (target, proto, i) -> host port
@@ -202,6 +203,8 @@ def _mounts(svc: Service, r: Resolved) -> tuple[MountSpec, ...]:
     mine = {m.target for m in out}
     out += [MountSpec(type="bind", source=folder, target=target, copy_up=True)  # the image's VOLUMEs
             for target, folder in r.anonymous.items() if target not in mine]
+    mine = {m.target for m in out}
+    out += [m for m in r.file_mounts if m.target not in mine]  # a volume at the same place wins, as in Compose
     mine = {m.target for m in out}
     out += [m for m in r.inherited if m.target not in mine]  # volumes_from: our own mounts win
     return tuple(out)

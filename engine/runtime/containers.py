@@ -14,7 +14,7 @@ import secrets
 import signal as signals
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from ..daemon import spawn
@@ -24,7 +24,7 @@ from . import logs as logfile
 from .cgroups import Cgroups
 from .protocol import Message, decode, encode, number, signal_number, socket_address, text
 from .records import ContainerState, Records, alive
-from .spec import ContainerSpec, check_sysctl
+from .spec import ContainerFile, ContainerSpec, check_sysctl
 
 DEFAULT_HOSTS = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
 
@@ -126,7 +126,7 @@ class Runtime:
 
     # -- lifecycle ------------------------------------------------------------
 
-    def create(self, spec: ContainerSpec) -> Container:
+    def create(self, spec: ContainerSpec, files: Mapping[str, ContainerFile] | None = None) -> Container:
         """Record a new container (nothing runs yet). Its name must be unique.
 
         A container that binds host folders is recorded under the volumes lock
@@ -157,6 +157,7 @@ class Runtime:
                 self.records.create(spec)
         try:
             self._write_files(spec)
+            self._write_container_files(spec, files or {})
         except BaseException:
             self.records.delete(spec.id)
             raise
@@ -176,6 +177,30 @@ class Runtime:
 
             Networks(self.root).rename(c.id, c.name, name)
         return self._load(c.id)
+
+    def _write_container_files(self, spec: ContainerSpec, files: Mapping[str, ContainerFile]) -> None:
+        """Secrets and configs: ``<container>/files/<name>``, owner and mode as asked, in a root-only folder."""
+        wanted = {m.source for m in spec.mounts if m.type == "file"}
+        missing = sorted(n for n in wanted if n and n not in files)
+        if missing:
+            raise RuntimeFailure(f"container {spec.name}: no content given for {', '.join(missing)}")
+        if not files:
+            return
+        folder = os.path.join(self.records.dir(spec.id), "files")
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+        for name, f in files.items():
+            if "/" in name or name in ("", ".", ".."):
+                raise RuntimeFailure(f"container {spec.name}: invalid file name {name!r}")
+            path = os.path.join(folder, name)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+            try:
+                view = memoryview(f.data)
+                while view:
+                    view = view[os.write(fd, view):]
+                os.fchown(fd, f.uid, f.gid)
+                os.fchmod(fd, f.mode)
+            finally:
+                os.close(fd)
 
     def _write_files(self, spec: ContainerSpec) -> None:
         path = self.records.dir(spec.id)

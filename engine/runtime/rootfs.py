@@ -97,7 +97,9 @@ def _bind(source: str, target: str, *, read_only: bool = False, recursive: bool 
 def setup(spec: ContainerSpec, bundle: Bundle, empty_dir: str, own_netns: bool, own_ipcns: bool) -> None:
     """Build the container's root and make it ``/``. Raises OSError naming the failing step."""
     # Host paths resolve on the host, before the host's root is out of sight.
-    sources = {m.source: os.path.realpath(m.source) for m in spec.mounts if m.source}
+    sources = {m.source: os.path.realpath(bundle.sub(os.path.join("files", m.source)) if m.type == "file"
+                                          else m.source)
+               for m in spec.mounts if m.source}
     devices = {d.source: os.path.realpath(d.source) for d in spec.devices}
     lx.mount(None, "/", None, lx.MS_REC | lx.MS_PRIVATE)
     lx.mount("overlay", bundle.merged, "overlay", 0, overlay_options(spec.layers, bundle, empty_dir))
@@ -190,6 +192,9 @@ def _mount(m: MountSpec, old: str, source: str | None) -> None:
         return
     if not source:
         raise OSError(22, f"mount {m.target}: no source")
+    if m.type == "file":  # a secret or config the engine wrote into the container's folder: read-only
+        _bind(old + source, m.target, read_only=True, recursive=False)
+        return
     if m.copy_up and os.path.isdir(m.target) and not os.path.islink(m.target) and not os.listdir(old + source):
         _copy_tree(m.target, old + source)  # the image's files seed an empty volume
     _bind(old + source, m.target, read_only=m.read_only, propagation=m.propagation)

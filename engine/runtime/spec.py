@@ -21,10 +21,22 @@ DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 @dataclass(frozen=True)
-class MountSpec:
-    """A bind (host path) or tmpfs mount. Named volumes arrive here as binds of their folder."""
+class ContainerFile:
+    """A file the engine writes into the container's own folder at creation (a secret or a config), for a
+    ``file`` mount. Its content is never part of the spec or of any record."""
 
-    type: str  # "bind" | "tmpfs"
+    data: bytes
+    uid: int = 0
+    gid: int = 0
+    mode: int = 0o444
+
+
+@dataclass(frozen=True)
+class MountSpec:
+    """A bind (host path), tmpfs, or file mount. Named volumes arrive here as binds of their folder; a file
+    mount's ``source`` names one of the ``ContainerFile``s given at creation, bound read-only."""
+
+    type: str  # "bind" | "tmpfs" | "file"
     target: str
     source: str | None = None
     read_only: bool = False

@@ -53,7 +53,7 @@ class FakeRuntime:
                 return c
         raise NotFound(f"no such container: {ref}")
 
-    def create(self, spec):
+    def create(self, spec, files=None):
         if spec.name in self.fail_create:
             raise RuntimeFailure(f"container {spec.name}: the mount source /nowhere does not exist")
         self.calls.append(("create", spec.name))
@@ -331,11 +331,11 @@ def test_a_recreate_takes_over_anonymous_volumes_and_a_failed_one_leaves_the_old
 def _failing(create):
     calls = {"n": 0}
 
-    def wrapped(spec):
+    def wrapped(spec, files=None):
         calls["n"] += 1
         if calls["n"] == 1:
             raise RuntimeFailure(f"container {spec.name}: no space left on device")
-        return create(spec)
+        return create(spec, files)
     return wrapped
 
 
