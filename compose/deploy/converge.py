@@ -25,6 +25,7 @@ from .steps import (
     ensure_volumes,
     remove_container,
     start_container,
+    stop_container,
     wait_running_or_healthy,
 )
 from .translate import config_hash, container_name
@@ -160,7 +161,7 @@ class Converger:
                 progress.event("Container", c.name, "Started")
             elif action.step is Step.RESTART:  # depends_on restart: true
                 progress.event("Container", c.name, "Restarting")
-                s.rt.stop(c.id, opts.timeout)
+                stop_container(s, c, opts.timeout)
                 start_container(s, svc.name, c)
                 progress.event("Container", c.name, "Restarted")
             elif action.step is Step.KEEP:

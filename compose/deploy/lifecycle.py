@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from ..errors import UsageError
 from . import labels
 from .session import service_of
-from .steps import await_dependencies, remove_container, start_container
+from .steps import await_dependencies, remove_container, start_container, stop_container
 
 if TYPE_CHECKING:
     from engine.runtime.containers import Container
@@ -68,7 +68,7 @@ def stop(session: Session, services: Sequence[str] = (), timeout: float | None =
             def one(c: Container) -> None:
                 if c.running:
                     session.progress.event("Container", c.name, "Stopping")
-                    session.rt.stop(c.id, timeout)
+                    stop_container(session, c, timeout)
                     session.progress.event("Container", c.name, "Stopped")
             _each(group, one)
         session.changed()
@@ -84,7 +84,7 @@ def restart(session: Session, services: Sequence[str] = (), timeout: float | Non
 
             def one(c: Container) -> None:
                 session.progress.event("Container", c.name, "Restarting")
-                session.rt.stop(c.id, timeout)
+                stop_container(session, c, timeout)
                 start_container(session, service_of(c), c)
                 session.progress.event("Container", c.name, "Started")
             _each(group, one)

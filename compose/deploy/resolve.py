@@ -66,6 +66,7 @@ def _endpoints(session: Session, svc: Service, cid: str, name: str) -> tuple[End
     for key, cfg in ordered:
         net = session.project.networks[key]
         aliases = tuple(cfg.aliases) if cfg else ()
+        aliases += _link_aliases(session, svc)
         ep = session.nets.allocate(net.name, cid, container_name=name,
                                    address=cfg.ipv4_address if cfg else None,
                                    names=(svc.name, name, hostname, *aliases))
@@ -73,6 +74,18 @@ def _endpoints(session: Session, svc: Service, cid: str, name: str) -> tuple[End
         endpoints.append(EndpointSpec(ep.network, ep.bridge, ep.address, ep.prefixlen, ep.gateway,
                                       mac or ep.mac, internal=session.nets.get(net.name).internal))
     return tuple(endpoints)
+
+
+def _link_aliases(session: Session, svc: Service) -> tuple[str, ...]:
+    """``links: [db:database]`` elsewhere makes ``database`` a name of db's containers. Docker scopes such an
+    alias to the linking container; here every container on the shared network sees it."""
+    out = []
+    for other in session.project.services.values():
+        for link in other.links:
+            target, _, alias = link.partition(":")
+            if target == svc.name and alias and alias != svc.name and alias not in out:
+                out.append(alias)
+    return tuple(out)
 
 
 def _host_ports(svc: Service) -> dict[tuple[int, str, int], int]:

@@ -14,8 +14,8 @@ import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from ..errors import ConfigError, UpError
-from . import labels
+from ..errors import ComposeError, ConfigError, UpError
+from . import hooks, labels
 from .files import service_files
 from .resolve import resolve
 from .translate import spec_for
@@ -62,6 +62,7 @@ def create_container(session: Session, svc: Service, number: int, image: Image, 
 
 
 def start_container(session: Session, service: str, c: Container) -> None:
+    """Start ``c``, then run its service's ``post_start`` hooks."""
     from engine.errors import EngineError
 
     try:
@@ -70,6 +71,21 @@ def start_container(session: Session, service: str, c: Container) -> None:
         raise UpError(f"service {service}: {exc}") from None
     finally:
         session.changed()
+    svc = session.project.services.get(service)
+    if svc is not None and svc.post_start:
+        hooks.run(session, svc, c, "post_start")
+
+
+def stop_container(session: Session, c: Container, timeout: float | None) -> None:
+    """Run its service's ``pre_stop`` hooks (a failing hook is a warning: the stop goes on), then stop ``c``."""
+    svc = session.project.services.get(c.spec.labels.get(labels.SERVICE, ""))
+    if svc is not None and svc.pre_stop and c.status == "running":
+        try:
+            hooks.run(session, svc, c, "pre_stop")
+        except ComposeError as exc:
+            session.progress.message(f"WARN[0000] {exc}")
+    session.rt.stop(c.id, timeout)
+    session.changed()
 
 
 def ensure_networks(session: Session, services: Iterable[Service]) -> None:
@@ -167,7 +183,7 @@ def remove_container(session: Session, c: Container, timeout: float | None, quie
     if c.running:
         if not quiet:
             progress.event("Container", c.name, "Stopping")
-        session.rt.stop(c.id, timeout)
+        stop_container(session, c, timeout)
         if not quiet:
             progress.event("Container", c.name, "Stopped")
     anonymous = [os.path.basename(os.path.dirname(m.source)) for m in c.spec.mounts

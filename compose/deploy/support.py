@@ -42,8 +42,6 @@ _UNSUPPORTED = {
     "credential_spec": "credential_spec is a Windows option",
     "runtime": "pycompose runs containers itself; other OCI runtimes cannot be chosen",
     "storage_opt": "storage options are not supported (the root filesystem is an overlay of the image)",
-    "post_start": "lifecycle hooks are not supported yet",
-    "pre_stop": "lifecycle hooks are not supported yet",
     "models": "models are not supported",
     "provider": "provider services are not supported",
     "external_links": "external_links is not supported: put both containers on a shared network instead",

@@ -347,3 +347,15 @@ def test_image_volumes_become_anonymous_volumes_unless_a_mount_covers_them(proj,
     assert sorted(mounts) == ["/data", "/logs"]
     assert mounts["/data"].source.startswith("/volumes/") and mounts["/data"].copy_up  # filled from the image
     assert mounts["/logs"].source == proj.path("logs")  # the bind wins
+
+
+def test_a_link_alias_is_a_name_of_the_linked_service(proj, engine):
+    s, _ = session(proj, engine, "name: shop\nservices:\n  web:\n    image: busybox\n    links: [db:database]\n"
+                                 "  db:\n    image: busybox\n")
+    calls = []
+    allocate = engine.nets.allocate
+    engine.nets.allocate = lambda name, cid, **kw: calls.append((kw["container_name"], kw["names"])) or allocate(
+        name, cid, **kw)
+    up(s, UpOptions())
+    names = dict(calls)
+    assert "database" in names["shop-db-1"] and "database" not in names["shop-web-1"]

@@ -22,8 +22,6 @@ from compose.errors import ConfigErrors
     ("logging: {driver: syslog}", 'services.app.logging.driver: logging driver "syslog" is not supported'),
     ("logging: {options: {compress: 'true'}}", 'services.app.logging.options.compress: logging option "compress" '
                                                "is not supported (only max-size, max-file)"),
-    ("post_start: [{command: [echo, hi]}]", "services.app.post_start: post_start is not supported: lifecycle hooks "
-                                            "are not supported yet"),
     ("deploy: {resources: {reservations: {devices: [{capabilities: [gpu]}]}}}",
      "services.app.deploy.resources.reservations.devices: device reservations (GPUs) are not supported"),
     ("networks: {default: {ipv6_address: 'fd00::5'}}", "services.app.networks.default.ipv6_address: IPv6 is not "
