@@ -48,3 +48,27 @@ def test_a_failing_post_start_hook_fails_up_naming_it(cli: Cli) -> None:  # noqa
     assert r.returncode == 1
     assert r.stderr.strip().splitlines()[-1] == ("service app: post_start hook (sh -c 'exit 3') in proj-app-1 "
                                                  "exited with code 3")
+
+
+def test_start_after_stop_waits_for_a_healthy_dependency(cli: Cli) -> None:  # noqa: F811
+    cli.write("""\
+        services:
+          web:
+            image: busybox:latest
+            command: ["sh", "-c", "test -f /ready/db && echo saw-db-ready > /ready/web; exec sleep 3600"]
+            volumes: [ready:/ready]
+            depends_on: {db: {condition: service_healthy}}
+          db:
+            image: busybox:latest
+            command: ["sh", "-c", "rm -f /ready/db; sleep 1; touch /ready/db; exec sleep 3600"]
+            volumes: [ready:/ready]
+            healthcheck: {test: ["CMD", "test", "-f", "/ready/db"], interval: 0.2s, retries: 50}
+        volumes:
+          ready:
+        """)
+    cli("up", "-d", check=True)
+    cli("stop", check=True)
+    cli("exec", "-T", "web", "true")  # stopped: nothing to exec into
+    r = cli("start", check=True)
+    assert " Container proj-db-1  Healthy" in r.stderr.splitlines()
+    assert cli("exec", "-T", "web", "cat", "/ready/web", check=True).stdout == "saw-db-ready\n"
