@@ -18,22 +18,34 @@ if TYPE_CHECKING:
 COLORS = ["36", "33", "32", "35", "34", "96", "93", "92", "95", "94"]
 
 
-def since(value: str | None) -> float | None:
-    """``10m``, ``2h``, ``30s`` ago, or an RFC 3339 time or a Unix timestamp, as a Unix time."""
+def since(value: str | None, now: float | None = None) -> float | None:
+    """``--since``/``--until`` as Docker reads them: a Unix timestamp (``1732876767``, ``1732876767.5``), a
+    duration ago (``10m``, ``2h30m``), or an RFC 3339 time or date (``2026-11-29T11:39:27Z``, with an
+    offset, nanoseconds, or a bare ``2026-11-29``). A UsageError names the value it cannot read."""
     if not value:
         return None
-    from engine.runtime.logs import parse_timestamp
+    import re
+    from datetime import UTC, datetime
 
     from ..config.units import parse_duration
+    from ..errors import UsageError
 
+    text = value.strip()
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        return float(text)
     try:
-        return time.time() - parse_duration(value)
+        return (time.time() if now is None else now) - parse_duration(text)
     except ValueError:
         pass
+    iso = re.sub(r"(\.\d{6})\d+", r"\1", text)  # Python reads microseconds, not nanoseconds
     try:
-        return float(value)
+        moment = datetime.fromisoformat(iso)
     except ValueError:
-        return parse_timestamp(value if "T" in value else value + "T00:00:00Z")
+        raise UsageError(f'invalid time "{value}": use a Unix timestamp, a duration such as 10m, or an RFC 3339 '
+                         "time such as 2026-11-29T11:39:27Z") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
 
 
 @dataclass

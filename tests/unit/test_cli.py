@@ -144,3 +144,27 @@ def test_a_bug_is_one_line_not_a_traceback(monkeypatch, capsys):
         main.run(["ps"])
     assert exit_info.value.code == 1
     assert capsys.readouterr().err == "pycompose: internal error: KeyError: 'boom' (PYCOMPOSE_DEBUG=1 shows where)\n"
+
+
+@pytest.mark.parametrize("value,expected", [
+    ("2026-11-29T11:39:27Z", 1795952367.0),
+    ("2026-11-29T12:39:27+01:00", 1795952367.0),
+    ("2026-11-29T11:39:27.123456789Z", 1795952367.123456),
+    ("2026-11-29", 1795910400.0),
+    ("1795952367", 1795952367.0),
+    ("1795952367.5", 1795952367.5),
+    ("10m", 1795952367.0 - 600),
+    ("1h30m", 1795952367.0 - 5400),
+])
+def test_logs_since_and_until_values(value, expected):
+    from compose.deploy.logs import since
+
+    assert since(value, now=1795952367.0) == pytest.approx(expected, abs=1e-6)
+
+
+def test_logs_since_refuses_what_it_cannot_read():
+    from compose.deploy.logs import since
+    from compose.errors import UsageError
+
+    with pytest.raises(UsageError, match='^invalid time "yesterday": use a Unix timestamp'):
+        since("yesterday")
