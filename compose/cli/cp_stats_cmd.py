@@ -40,7 +40,7 @@ def cp(
         raise UsageError("copying needs exactly one side to be SERVICE:PATH")
     if dst_svc and not os.path.lexists(src):
         raise UsageError(f"no such file or directory: {src}")
-    copy(ctx.obj.session((service,)), service, index, src, dst, into=bool(dst_svc))
+    copy(ctx.obj.session((service,), by_name=True), service, index, src, dst, into=bool(dst_svc))
 
 
 def _human(n: float) -> str:
@@ -63,7 +63,7 @@ def stats(
 
     opts: GlobalOptions = ctx.obj
     chosen = tuple(services or ())
-    session = opts.session(chosen)
+    session = opts.session(chosen, by_name=True)
     containers = [c for c in session.containers(chosen or None) if all_ or c.running]
     before = {u.id: u for u in usage(session, containers)}
     time.sleep(0.5)

@@ -26,7 +26,7 @@ def start(ctx: typer.Context, services: Services = None) -> None:
     from ..deploy import lifecycle
 
     chosen = tuple(services or ())
-    lifecycle.start(ctx.obj.session(chosen), chosen)
+    lifecycle.start(ctx.obj.session(chosen, by_name=True), chosen)
 
 
 def stop(ctx: typer.Context, services: Services = None, timeout: Timeout = None) -> None:
@@ -34,7 +34,7 @@ def stop(ctx: typer.Context, services: Services = None, timeout: Timeout = None)
     from ..deploy import lifecycle
 
     chosen = tuple(services or ())
-    lifecycle.stop(ctx.obj.session(chosen), chosen, timeout)
+    lifecycle.stop(ctx.obj.session(chosen, by_name=True), chosen, timeout)
 
 
 def restart(ctx: typer.Context, services: Services = None, timeout: Timeout = None) -> None:
@@ -42,7 +42,7 @@ def restart(ctx: typer.Context, services: Services = None, timeout: Timeout = No
     from ..deploy import lifecycle
 
     chosen = tuple(services or ())
-    lifecycle.restart(ctx.obj.session(chosen), chosen, timeout)
+    lifecycle.restart(ctx.obj.session(chosen, by_name=True), chosen, timeout)
 
 
 def kill(ctx: typer.Context, services: Services = None,
@@ -51,7 +51,7 @@ def kill(ctx: typer.Context, services: Services = None,
     from ..deploy import lifecycle
 
     chosen = tuple(services or ())
-    lifecycle.kill(ctx.obj.session(chosen), chosen, signal)
+    lifecycle.kill(ctx.obj.session(chosen, by_name=True), chosen, signal)
 
 
 def rm(ctx: typer.Context, services: Services = None,
@@ -62,7 +62,7 @@ def rm(ctx: typer.Context, services: Services = None,
     from ..deploy import lifecycle
 
     chosen = tuple(services or ())
-    session = ctx.obj.session(chosen)
+    session = ctx.obj.session(chosen, by_name=True)
     if stop_first:
         lifecycle.stop(session, chosen)
     stopped = lifecycle.stopped(session, chosen)
@@ -81,7 +81,7 @@ def pause(ctx: typer.Context, services: Services = None) -> None:
     from ..deploy import lifecycle
 
     chosen = tuple(services or ())
-    lifecycle.pause(ctx.obj.session(chosen), chosen)
+    lifecycle.pause(ctx.obj.session(chosen, by_name=True), chosen)
 
 
 def unpause(ctx: typer.Context, services: Services = None) -> None:
@@ -89,7 +89,7 @@ def unpause(ctx: typer.Context, services: Services = None) -> None:
     from ..deploy import lifecycle
 
     chosen = tuple(services or ())
-    lifecycle.unpause(ctx.obj.session(chosen), chosen)
+    lifecycle.unpause(ctx.obj.session(chosen, by_name=True), chosen)
 
 
 def wait(ctx: typer.Context, services: Annotated[list[str], typer.Argument(help="Services")],
@@ -97,7 +97,7 @@ def wait(ctx: typer.Context, services: Annotated[list[str], typer.Argument(help=
     """Block until the first service container stops; print its exit code."""
     from ..deploy import lifecycle
 
-    session = ctx.obj.session(tuple(services))
+    session = ctx.obj.session(tuple(services), by_name=True)
     done = lifecycle.wait(session, tuple(services))
     print(done.exit_code)
     if down_project:
@@ -128,7 +128,7 @@ def exec_(
         key, sep, value = item.partition("=")
         variables[key] = value if sep else (opts.environ.get(key) or "")
     tty = not no_tty and sys.stdin.isatty() and sys.stdout.isatty()
-    code = exec_(opts.session((service,)), ExecRequest(
+    code = exec_(opts.session((service,), by_name=True), ExecRequest(
         service=service, command=tuple(command), index=index, env=variables, user=user, workdir=workdir,
         tty=tty, privileged=privileged, detach=detach))
     raise typer.Exit(code)

@@ -32,6 +32,6 @@ def logs(
     if tail != "all" and not tail.lstrip("-").isdigit():
         raise UsageError(f'--tail wants a number or "all", not "{tail}"')
     chosen = tuple(services or ())
-    show(ctx.obj.session(chosen), chosen, index=index, follow=follow, tail=None if tail == "all" else int(tail),
+    show(ctx.obj.session(chosen, by_name=True), chosen, index=index, follow=follow, tail=None if tail == "all" else int(tail),
          since_time=time_of(since), until_time=time_of(until), timestamps=timestamps,
          color=not no_color and sys.stdout.isatty(), prefix=not no_log_prefix)

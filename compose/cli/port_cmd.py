@@ -21,4 +21,4 @@ def port(
     """Print the public port for a port binding."""
     from ..deploy.inspect import port as published
 
-    print(published(ctx.obj.session((service,)), service, private_port, protocol, index))
+    print(published(ctx.obj.session((service,), by_name=True), service, private_port, protocol, index))

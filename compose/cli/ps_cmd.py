@@ -40,7 +40,7 @@ def ps(
         key, _, value = filter_.partition("=")
         if key == "status":
             wanted.append(value)
-    rows = inspect.ps(ctx.obj.session(chosen), chosen, all_=all_, statuses=wanted)
+    rows = inspect.ps(ctx.obj.session(chosen, by_name=True), chosen, all_=all_, statuses=wanted)
     if list_services:
         print("\n".join(sorted({r.service for r in rows})))
         return
@@ -88,7 +88,7 @@ def top(ctx: typer.Context, services: Annotated[list[str] | None, typer.Argument
     from ..deploy import inspect
 
     chosen = tuple(services or ())
-    for name, procs in inspect.top(ctx.obj.session(chosen), chosen):
+    for name, procs in inspect.top(ctx.obj.session(chosen, by_name=True), chosen):
         print(name)
         print(table([("UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"), *procs]))
 
@@ -99,7 +99,7 @@ def images(ctx: typer.Context, services: Annotated[list[str] | None, typer.Argum
     from ..deploy import inspect
 
     chosen = tuple(services or ())
-    found = inspect.images(ctx.obj.session(chosen), chosen)
+    found = inspect.images(ctx.obj.session(chosen, by_name=True), chosen)
     if quiet:
         for row in found:
             print(row.id)

@@ -104,7 +104,7 @@ def down(
 
     if rmi not in (None, "local", "all"):
         raise UsageError('--rmi must be "local" or "all"')
-    session = ctx.obj.session()
+    session = ctx.obj.session(by_name=True)
     take_down(session, volumes=volumes, remove_orphans=remove_orphans, timeout=timeout)
     if rmi:
         remove_images(session, local_only=rmi == "local")

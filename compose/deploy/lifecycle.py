@@ -159,13 +159,16 @@ def down(session: Session, *, volumes: bool = False, remove_orphans: bool = Fals
             groups = [orphans] + [[c for c in g if c not in orphans] for g in groups]
         for group in groups:
             _each(group, lambda c: remove_container(session, c, timeout, anonymous_volumes=volumes))
-        for net in session.nets.list():
-            if net.labels.get(labels.PROJECT) == project.name and not net.allocations:
+        nets = [n for n in session.nets.list() if n.labels.get(labels.PROJECT) == project.name]
+        vols = [v for v in session.vols.list() if v.labels.get(labels.PROJECT) == project.name] if volumes else []
+        if not todo and not nets and not vols:
+            # logrus' level prefix, then Compose's own text
+            progress.message(f'WARN[0000] Warning: No resource found to remove for project "{project.name}".')
+        for net in nets:
+            if not net.allocations:
                 progress.event("Network", net.name, "Removing")
                 session.nets.remove(net.name)
                 progress.event("Network", net.name, "Removed")
-        if volumes:
-            for vol in session.vols.list():
-                if vol.labels.get(labels.PROJECT) == project.name:
-                    session.vols.remove(vol.name)
-                    progress.event("Volume", vol.name, "Removed")
+        for vol in vols:
+            session.vols.remove(vol.name)
+            progress.event("Volume", vol.name, "Removed")

@@ -279,6 +279,9 @@ def container_labels(project: Project, svc: Service, number: int, digest: str, o
         labels.ONEOFF: "True" if oneoff else "False", labels.CONFIG_HASH: digest,
         labels.WORKING_DIR: project.working_dir, labels.CONFIG_FILES: ",".join(project.config_files),
         labels.VERSION: __version__,
+        labels.DEPENDS_ON: ",".join(f"{dep}:{cond.condition}:{str(cond.restart).lower()}"
+                                    for dep, cond in sorted(svc.depends_on.items())),
+        labels.IMAGE: svc.image_name(project.name),
     }
 
 
