@@ -196,12 +196,11 @@ def _data_folder(ctx: Context, svc: Service, source: str, rel: str, path: tuple[
 def put(obj: Obj, key: str, content: bytes) -> None:
     """``content`` under ``key`` of a ConfigMap: as text when it is UTF-8, else base64 in binaryData."""
     try:
-        obj.setdefault("data", {})[key] = content.decode("utf-8")
+        text = content.decode("utf-8")
     except UnicodeDecodeError:
-        obj["data"].pop(key, None)
-        if not obj["data"]:
-            del obj["data"]
         obj.setdefault("binaryData", {})[key] = base64.b64encode(content).decode("ascii")
+    else:
+        obj.setdefault("data", {})[key] = text
 
 
 def _file_objects(ctx: Context, svc: Service, out: Storage) -> None:
