@@ -105,13 +105,13 @@ def services(ctx: Context, name: str, aliases: list[tuple[str, tuple[str | int, 
 
 def _published(ctx: Context, svc: Service) -> None:
     base: tuple[str | int, ...] = ("services", svc.name, "ports")
-    published: list[tuple[int, Port]] = [(i, p) for i, p in enumerate(svc.ports) if p.published is not None
-                                         or p.mode == "ingress"]
+    published: list[tuple[int, Port]] = list(enumerate(svc.ports))  # a port without a host one gets a random one
     if not svc.ports:
         return
     kind = ctx.options.publish
     if kind is PublishType.none:
-        shown = ", ".join(f"{p.published or ''}:{p.target}".lstrip(":") for p in svc.ports)
+        shown = ", ".join(dict.fromkeys(f"{p.published or ''}:{p.target}".lstrip(":")
+                                        + ("" if p.protocol == "tcp" else f"/{p.protocol}") for p in svc.ports))
         ctx.warn(base, f"published ports ({shown}) stay inside the cluster: convert --publish NodePort or "
                  "LoadBalancer exposes them (or use kubectl port-forward)")
         return

@@ -20,7 +20,7 @@ def test_ports_and_expose_make_a_clusterip_service_with_the_container_ports(tmp_
         {"name": "udp-53", "port": 53, "targetPort": 53, "protocol": "UDP"},
         {"name": "tcp-9000", "port": 9000, "targetPort": 9000, "protocol": "TCP"},
         {"name": "tcp-9001", "port": 9001, "targetPort": 9001, "protocol": "TCP"}]}
-    assert said(r) == ["warning services.web.ports: published ports (8080:80, 9229:9229, 53:53) stay inside the "
+    assert said(r) == ["warning services.web.ports: published ports (8080:80, 9229:9229, 53:53/udp) stay inside the "
                        "cluster: convert --publish NodePort or LoadBalancer exposes them (or use kubectl "
                        "port-forward)"]
 
