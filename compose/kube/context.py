@@ -27,12 +27,15 @@ class Context:
     volume_users: dict[str, list[str]] = field(default_factory=dict)  # named volume -> services mounting it
 
     def where(self, path: tuple[PathPart, ...]) -> Location | None:
-        """Where ``path`` was written (the nearest recorded key), else the project's first file."""
-        locate = getattr(self.project, "location", None)
-        found = locate(path) if locate is not None else None
-        if found is None and self.project.config_files:
-            return Location(self.project.config_files[0])
-        return found
+        """Where ``path`` was written (the nearest recorded key), else the file the services are in."""
+        found = self.project.location(path)
+        if found is not None:
+            return found
+        # top-level keys (volumes, networks, secrets) have no recorded line: name the file services came from
+        first = next(iter(self.project.locations.values()), None)
+        if first is not None:
+            return Location(first.file)
+        return Location(self.project.config_files[0]) if self.project.config_files else None
 
     def warn(self, path: tuple[PathPart, ...], message: str) -> None:
         self.diagnostics.append(Diagnostic(path, message, self.where(path)))
