@@ -30,6 +30,7 @@ def convert(
         "--publish", help="How published ports leave the cluster: none, NodePort or LoadBalancer")] = "none",
 ) -> None:
     """Convert the project to Kubernetes manifests that keep the compose file's meaning."""
+    from ..config.api import environment
     from ..errors import ConfigErrors
     from ..kube import ConvertOptions, PublishType, convert
     from ..kube.render import files, stream, write
@@ -43,8 +44,10 @@ def convert(
         opts = replace(opts, profiles=opts.profiles + tuple(profile))
     wanted = tuple(services or ())
     project = opts.load(services=wanted).project
+    # secrets and configs from `environment:` see the shell and the project's .env, as `up` does
+    environ = environment(opts.load_options(services=wanted), opts.environ, project.working_dir, project.name)
     result = convert(project, ConvertOptions(services=wanted, namespace=namespace, publish=kinds[publish.lower()]),
-                     Disk(opts.environ))
+                     Disk(environ))
     for w in result.warnings:
         warn(str(w))
     if result.errors:

@@ -123,3 +123,17 @@ def test_help_lists_convert_without_loading_yaml_or_the_converter(tmp_path):
     p = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert p.stdout == "[]\n", p.stderr
     assert "convert" in pycompose(tmp_path, "--help").stdout
+
+
+def test_a_secret_from_the_project_env_file(tmp_path):
+    write(tmp_path, """
+        services:
+          app: {image: x, secrets: [token]}
+        secrets:
+          token: {environment: API_TOKEN}
+    """)
+    (tmp_path / ".env").write_text("API_TOKEN=from-dotenv\n")
+    p = pycompose(tmp_path, "convert")
+    assert p.returncode == 0, p.stderr
+    secret = next(d for d in yaml.safe_load_all(p.stdout) if d and d["kind"] == "Secret")
+    assert secret["data"] == {"token": "ZnJvbS1kb3RlbnY="}  # base64 of from-dotenv
