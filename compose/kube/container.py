@@ -123,6 +123,8 @@ def _resources(ctx: Context, svc: Service) -> Obj:
     lim = dep.resources_limits if dep else None
     res = dep.resources_reservations if dep else None
     cpus = lim.cpus if lim and lim.cpus else svc.cpus
+    if not cpus and svc.cpu_quota and svc.cpu_quota > 0:  # CFS quota per period: the same limit, in CPUs
+        cpus = svc.cpu_quota / (svc.cpu_period or 100_000)
     if cpus:
         limits["cpu"] = cpu_quantity(cpus)
     memory = lim.memory if lim and lim.memory else svc.mem_limit
@@ -130,6 +132,8 @@ def _resources(ctx: Context, svc: Service) -> Obj:
         limits["memory"] = memory_quantity(memory)
     if res and res.cpus:
         requests["cpu"] = cpu_quantity(res.cpus)
+    elif svc.cpu_shares:  # the kubelet turns a CPU request into shares: 1024 per CPU, as Docker counts them
+        requests["cpu"] = cpu_quantity(svc.cpu_shares / 1024)
     reserve = res.memory if res and res.memory else svc.mem_reservation
     if reserve and reserve > 0:
         requests["memory"] = memory_quantity(reserve)

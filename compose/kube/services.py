@@ -36,9 +36,12 @@ def _expose(ctx: Context, svc: Service) -> list[tuple[int, str]]:
     return out
 
 
-def _port(number: int, protocol: str, name: str | None = None) -> Obj:
+def _port(number: int, protocol: str, name: str | None = None, app_protocol: str | None = None) -> Obj:
     label = name if name and len(name) <= 15 and is_dns_label(name) else f"{protocol}-{number}"
-    return {"name": label, "port": number, "targetPort": number, "protocol": protocol.upper()}
+    out: Obj = {"name": label, "port": number, "targetPort": number, "protocol": protocol.upper()}
+    if app_protocol:
+        out["appProtocol"] = app_protocol
+    return out
 
 
 def extra_names(ctx: Context) -> dict[str, list[tuple[str, tuple[str | int, ...]]]]:
@@ -69,7 +72,7 @@ def services(ctx: Context, name: str, aliases: list[tuple[str, tuple[str | int, 
     for port in svc.ports:
         if (port.target, port.protocol) not in seen:
             seen.add((port.target, port.protocol))
-            ports.append(_port(port.target, port.protocol, port.name))
+            ports.append(_port(port.target, port.protocol, port.name, port.app_protocol))
     for number, proto in _expose(ctx, svc):
         if (number, proto) not in seen:
             seen.add((number, proto))

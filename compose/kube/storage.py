@@ -23,15 +23,22 @@ class Storage:
     claim_templates: list[Obj] = field(default_factory=list)
     _taken: set[str] = field(default_factory=set)
 
-    def add(self, wanted: str, source: Obj | None, mount: Obj) -> None:
-        """A pod volume (unless ``source`` is None: a claim template) and its mount, under a unique name."""
+    def add(self, wanted: str, source: Obj, mount: Obj) -> None:
+        """A pod volume and its mount, under a name unique in the pod."""
         name, n = wanted[:63], 2
         while name in self._taken:
             name = f"{wanted[:60]}-{n}"
             n += 1
         self._taken.add(name)
-        if source is not None:
-            self.volumes.append({"name": name, **source})
+        self.volumes.append({"name": name, **source})
+        self.mounts.append({"name": name, **mount})
+
+    def add_template(self, template: Obj, mount: Obj) -> None:
+        """A claim template of the StatefulSet (once, however often it is mounted) and a mount of it."""
+        name = template["metadata"]["name"]
+        if name not in self._taken:
+            self._taken.add(name)
+            self.claim_templates.append(template)
         self.mounts.append({"name": name, **mount})
 
 
@@ -110,8 +117,7 @@ def _named(ctx: Context, svc: Service, m: Mount, path: tuple[str | int, ...], mo
         name = ctx.registry.take("claim-template", wanted, ("volume", m.source))
         template: Obj = {"metadata": {"name": name, "annotations": {"com.docker.compose.volume": m.source}},
                          "spec": _claim_spec(ctx, shared=False)}
-        out.claim_templates.append(merge_extension(ctx, vpath, vol.extensions, template))
-        out.add(name, None, mount)
+        out.add_template(merge_extension(ctx, vpath, vol.extensions, template), mount)
         return
     claim = ctx.registry.take("PersistentVolumeClaim", wanted, ("volume", m.source))
     if ctx.registry.owner("emitted-claim", claim) is None:
@@ -152,7 +158,7 @@ def _bind(ctx: Context, svc: Service, m: Mount, path: tuple[str | int, ...], mou
         return
     name = ctx.registry.take("ConfigMap", dns_label(rel), ("bind", source))
     files = [(data_key(os.path.basename(source)), os.path.basename(source), source)] if kind == "file" else \
-        [(data_key(e.relpath.replace("/", ".")), e.relpath, os.path.join(source, e.relpath)) for e in entries]
+        _keys([(e.relpath, os.path.join(source, e.relpath)) for e in entries])
     if ctx.registry.owner("emitted-configmap", name) is None:
         ctx.registry.take("emitted-configmap", name, ("bind", source))
         cm: Obj = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": ctx.meta(name)}
@@ -173,6 +179,21 @@ def _bind(ctx: Context, svc: Service, m: Mount, path: tuple[str | int, ...], mou
         out.add(f"bind-{path[-1]}", {"configMap": {"name": name, "items": items}}, {**mount, "subPath": files[0][0]})
     else:
         out.add(f"bind-{path[-1]}", {"configMap": {"name": name, "items": items}}, mount)
+
+
+def _keys(entries: list[tuple[str, str]]) -> list[tuple[str, str, str]]:
+    """(key, path in the folder, file) for each file: keys are flat, so a/b.txt is a.b.txt (a.b.txt-2 if taken)."""
+    out: list[tuple[str, str, str]] = []
+    taken: set[str] = set()
+    for relpath, full in entries:
+        key = wanted = data_key(relpath.replace("/", "."))
+        n = 2
+        while key in taken:
+            key = f"{wanted}-{n}"
+            n += 1
+        taken.add(key)
+        out.append((key, relpath, full))
+    return out
 
 
 def _data_folder(ctx: Context, svc: Service, source: str, rel: str, path: tuple[str | int, ...], mount: Obj,

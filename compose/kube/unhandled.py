@@ -47,6 +47,19 @@ REFUSED = {
 }
 
 _SHARED = ("network_mode", "ipc", "pid")
+# keys convert maps (compose/kube/container.py, workloads.py, storage.py, services.py, policies.py) or checks here
+MAPPED = frozenset({
+    "name", "image", "build", "command", "entrypoint", "environment", "env_file", "working_dir", "user", "group_add",
+    "hostname", "domainname", "container_name", "labels", "annotations", "ports", "expose", "volumes", "tmpfs",
+    "networks", "network_mode", "links", "extra_hosts", "dns", "dns_opt", "dns_search", "depends_on",
+    "healthcheck", "restart", "deploy", "scale", "init", "privileged", "read_only", "stdin_open", "tty", "cap_add",
+    "cap_drop", "security_opt", "sysctls", "ipc", "pid", "mem_limit", "mem_reservation", "shm_size", "cpus",
+    "cpu_shares", "cpu_period", "cpu_quota", "stop_signal", "stop_grace_period", "secrets", "configs", "platform",
+    "pull_policy", "post_start", "pre_stop", "extensions",
+})
+# keys with no meaning in a cluster, dropped without a word: Compose's own attach, the local watch loop,
+# profiles (already applied when the project was loaded) and label files (their labels are in labels)
+SILENT = frozenset({"attach", "develop", "profiles", "label_file"})
 
 
 def check(ctx: Context, svc: Service) -> None:
@@ -65,8 +78,17 @@ def check(ctx: Context, svc: Service) -> None:
                        "pod (one service) or connect over the network")
         elif key != "network_mode" and value not in (None, "host", "private", "shareable"):
             ctx.warn(base + (key,), f'"{value}" dropped: a pod has its own {key} namespace')
+    for net, cfg in svc.networks.items():
+        if cfg is not None and (cfg.ipv4_address or cfg.ipv6_address or cfg.mac_address or cfg.link_local_ips
+                                or cfg.driver_opts or cfg.interface_name):
+            ctx.warn(base + ("networks", net), "addresses, MAC, interface names and driver options are the "
+                     "cluster's: dropped (the aliases are kept)")
     if svc.deploy is not None:
         d = svc.deploy
+        policy = d.restart_policy
+        if policy is not None and (policy.delay or policy.max_attempts or policy.window):
+            ctx.warn(base + ("deploy", "restart_policy"), "delay, max_attempts and window: the kubelet's back-off "
+                     "applies (a Job's backoffLimit comes from restart: on-failure:N)")
         for key, value in (("placement", d.placement), ("update_config", d.update_config),
                            ("rollback_config", d.rollback_config)):
             if value:

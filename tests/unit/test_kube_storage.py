@@ -185,3 +185,18 @@ def test_a_secret_from_an_unset_variable_is_refused(tmp_path):
           token: {environment: NOT_SET_HERE}
     """)
     assert said(r) == ["error secrets.token.environment: the variable NOT_SET_HERE is not set"]
+
+
+def test_a_volume_mounted_twice_is_one_claim_template(tmp_path):
+    r = run(tmp_path, """
+        name: p
+        services:
+          db: {image: x, volumes: ["data:/var/lib/db", {type: volume, source: data, target: /backup,
+                                                         volume: {subpath: dumps}}]}
+        volumes:
+          data: {}
+    """)
+    s = find(r, "StatefulSet", "db")
+    assert [t["metadata"]["name"] for t in s["spec"]["volumeClaimTemplates"]] == ["data"]
+    assert container(s)["volumeMounts"] == [{"name": "data", "mountPath": "/var/lib/db"},
+                                            {"name": "data", "mountPath": "/backup", "subPath": "dumps"}]

@@ -293,3 +293,25 @@ def test_keys_without_a_kubernetes_form_are_refused_or_warned(tmp_path):
         "error services.a.devices: cannot be expressed: a pod gets host devices only through a device plugin",
         'error services.b.network_mode: "service:a": pods cannot share namespaces; put both containers in one pod '
         "(one service) or connect over the network"]
+
+
+def test_every_service_key_is_mapped_warned_refused_or_meaningless_in_a_cluster():
+    import dataclasses
+
+    from compose.config.model import Service
+    from compose.kube.unhandled import DROPPED, MAPPED, REFUSED, SILENT
+
+    keys = {f.name for f in dataclasses.fields(Service)}
+    assert keys - (MAPPED | set(DROPPED) | set(REFUSED) | SILENT) == set()
+    assert not (MAPPED & set(DROPPED)) and not (MAPPED & set(REFUSED)) and not (MAPPED & SILENT)
+
+
+def test_cpu_shares_and_quota(tmp_path):
+    r = run(tmp_path, """
+        name: p
+        services:
+          a: {image: x, cpu_shares: 512, cpu_quota: 150000, cpu_period: 100000}
+    """)
+    assert container(find(r, "Deployment", "a"))["resources"] == {"limits": {"cpu": "1500m"},
+                                                                  "requests": {"cpu": "500m"}}
+    assert said(r) == []
