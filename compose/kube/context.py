@@ -25,6 +25,7 @@ class Context:
     objects: list[Obj] = field(default_factory=list)
     k8s_names: dict[str, str] = field(default_factory=dict)  # compose service -> its objects' name
     volume_users: dict[str, list[str]] = field(default_factory=dict)  # named volume -> services mounting it
+    waiting: set[str] = field(default_factory=set)  # services whose pods wait for others (they read the API)
 
     def where(self, path: tuple[PathPart, ...]) -> Location | None:
         """Where ``path`` was written (the nearest recorded key), else the file the services are in."""

@@ -58,13 +58,13 @@ def convert(project: Project, options: ConvertOptions, sources: Sources) -> Conv
     jobs = one_shot(ctx)
     kinds = {name: choose_kind(ctx, name, jobs, overrides[name]) for name in ctx.selected}
     aliases = extra_names(ctx)
-    waiting = False
     for name in ctx.selected:
         check(ctx, ctx.service(name))
         services(ctx, name, aliases[name], overrides[name].get("service"))
-        waiting |= workload(ctx, name, kinds[name], kinds, overrides[name])
+        if workload(ctx, name, kinds[name], kinds, overrides[name]):
+            ctx.waiting.add(name)
     policies(ctx)
-    if waiting:
+    if ctx.waiting:
         _waiter(ctx)
     objects = sorted(ctx.objects, key=lambda o: ORDER.index(o["kind"]) if o["kind"] in ORDER else len(ORDER))
     return Conversion(tuple(objects), tuple(ctx.diagnostics))

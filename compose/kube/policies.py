@@ -9,6 +9,7 @@ from .options import PublishType
 from .services import networked
 
 DNS = [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]
+API = [{"protocol": "TCP", "port": 443}, {"protocol": "TCP", "port": 6443}]  # the API server, where the waits ask
 
 
 def network_label(network: str) -> str:
@@ -67,11 +68,15 @@ def _service_policies(ctx: Context, name: str) -> None:
     nets = list(svc.networks)
     internal = [n for n in nets if n in ctx.project.networks and ctx.project.networks[n].internal]
     if nets and len(internal) == len(nets):  # only internal networks: no way out but to their members and DNS
+        egress = [{"to": [{"podSelector": _members(ctx, n)} for n in nets]},
+                  {"to": [{"namespaceSelector": {}, "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
+                   "ports": DNS}]
+        if name in ctx.waiting:  # its wait initContainers ask the API server, which is outside the pod network
+            egress.append({"ports": API})
+            ctx.warn(base + ("depends_on",), "on internal networks only, yet it waits for others: its pods may "
+                     "also reach TCP ports 443 and 6443 (the API server) anywhere")
         _emit(ctx, name, f"{k8s[:56]}-egress", {
-            "podSelector": {"matchLabels": ctx.selector(name)}, "policyTypes": ["Egress"],
-            "egress": [{"to": [{"podSelector": _members(ctx, n)} for n in nets]},
-                       {"to": [{"namespaceSelector": {}, "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
-                        "ports": DNS}]})
+            "podSelector": {"matchLabels": ctx.selector(name)}, "policyTypes": ["Egress"], "egress": egress})
     if svc.ports and ctx.options.publish is not PublishType.none:
         ports = sorted({(p.target, p.protocol) for p in svc.ports
                         if not (p.host_ip and (p.host_ip.startswith("127.") or p.host_ip == "::1"))})

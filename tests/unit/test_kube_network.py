@@ -217,3 +217,19 @@ def test_x_kubernetes_overrides(tmp_path):
         'error services.bad.x-kubernetes.podd: unknown key "podd" (one of kind, workload, pod, container, service)',
         "warning services.web.ports: published ports (80) stay inside the cluster: convert --publish NodePort or "
         "LoadBalancer exposes them (or use kubectl port-forward)"]
+
+
+def test_a_waiting_pod_on_internal_networks_may_still_reach_the_api_server(tmp_path):
+    r = run(tmp_path, """
+        name: p
+        services:
+          db: {image: x, networks: [back], healthcheck: {test: ["CMD", "true"]}}
+          worker: {image: x, networks: [back], depends_on: {db: {condition: service_healthy}}}
+        networks:
+          back: {internal: true}
+    """)
+    assert find(r, "NetworkPolicy", "worker-egress")["spec"]["egress"][2] == {
+        "ports": [{"protocol": "TCP", "port": 443}, {"protocol": "TCP", "port": 6443}]}
+    assert len(find(r, "NetworkPolicy", "db-egress")["spec"]["egress"]) == 2
+    assert said(r) == ["warning services.worker.depends_on: on internal networks only, yet it waits for others: its "
+                       "pods may also reach TCP ports 443 and 6443 (the API server) anywhere"]
