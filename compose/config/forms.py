@@ -35,29 +35,37 @@ def kv_to_dict(value: Any, sep: str = "=") -> dict[str, Any]:
     return out
 
 
-def extra_hosts_to_dict(value: Any) -> dict[str, list[str]]:
-    """``["host:1.2.3.4", "h2=::1"]`` or ``{host: ip | [ips]}`` to ``{host: [ips]}``."""
+def extra_hosts_to_dict(value: Any, *, strict: bool = False) -> dict[str, list[str]]:
+    """``["host:1.2.3.4", "h2=::1,::2"]`` or ``{host: ip | [ips]}`` to ``{host: [ips]}``.
+
+    With ``strict``, what Compose refuses raises ValueError: an entry with no ``=`` or ``:``,
+    an empty host name or one holding ``=`` or ``:``.
+    """
     out: dict[str, list[str]] = {}
     if value is None:
         return out
     if isinstance(value, dict):
         for host, ips in value.items():
             items = ips if isinstance(ips, list) else [ips]
-            out.setdefault(host, []).extend(_unbracket(scalar_str(i)) for i in items if i is not None)
-        return out
-    for item in value:
-        text = scalar_str(item)
-        if "=" in text:
-            host, _, ip = text.partition("=")
-        else:
-            host, _, ip = text.partition(":")
-        out.setdefault(host, []).append(_unbracket(ip))
+            out.setdefault(host, []).extend(_unbracket("" if i is None else scalar_str(i)) for i in items)
+    else:
+        for item in value:
+            text = scalar_str(item)
+            sep = "=" if "=" in text else ":"
+            host, found, ip = text.partition(sep)
+            if not found and strict:
+                raise ValueError(f'"{text}" is not a valid extra host: no IP address (like host=1.2.3.4)')
+            out.setdefault(host, []).extend(_unbracket(i) for i in ip.split(","))
+    if strict:
+        for host in out:
+            if not host or ":" in host or "=" in host:
+                raise ValueError(f'"{host}" is not a valid host name for extra_hosts')
     return out
 
 
 def _unbracket(ip: str) -> str:
     """``[::1]`` -> ``::1`` (Compose accepts an IPv6 address in brackets)."""
-    return ip[1:-1] if ip.startswith("[") and ip.endswith("]") else ip
+    return ip[1:-1] if len(ip) > 2 and ip.startswith("[") and ip.endswith("]") else ip
 
 
 def names_to_dict(value: Any) -> dict[str, Any]:

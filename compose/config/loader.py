@@ -148,9 +148,9 @@ class Loader:
             for w in warnings:
                 if w not in self.warnings:
                     self.warnings.append(w)
+        data = dedupe_single(data)  # before the schema, whose uniqueItems Compose applies after it too
         validate_document(strip_markers(data), positions)
-        data = resolve_document(data, base)
-        data = dedupe_single(data)
+        data = resolve_document(data, base, self.inputs.getenv("HOME"))
         if "include" in data:
             data = self.apply_include(data, positions, stack)
         data = apply_extends(data, positions.file, stack[-1], self, stack)

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .forms import extra_hosts_to_dict, kv_to_dict, names_to_dict, scalar_str
+from . import volumespec
 from .markers import Override, Reset
 
 Merger = Callable[[Any, Any, tuple[str, ...]], Any]
@@ -141,13 +142,7 @@ def volume_target(item: Any) -> str:
     """The container path of a short (``src:dst:mode``) or long volume entry."""
     if isinstance(item, dict):
         return scalar_str(item.get("target", ""))
-    parts = split_volume(scalar_str(item))
-    return parts[1] if len(parts) > 1 else parts[0]
-
-
-def split_volume(spec: str) -> list[str]:
-    """Split ``src:dst[:mode]`` on colons (pycompose runs on Linux: no drive letters)."""
-    return spec.split(":")
+    return volumespec.volume_target(scalar_str(item))
 
 
 def _mount_key(default_dir: str) -> Callable[[Any], str]:
@@ -172,25 +167,43 @@ def _device_key(item: Any) -> str:
     return parts[1] if len(parts) > 1 else parts[0]
 
 
+def _kv_key(item: Any) -> str:
+    """``KEY=VALUE`` or ``KEY`` in a list: entries with the same KEY are one entry."""
+    return scalar_str(item).partition("=")[0]
+
+
+# De-duplication of lists, as Compose enforces it after each file (later entries replace earlier
+# ones in place). Lists not named here (security_opt, volumes_from …) keep their entries, and
+# the schema refuses the same item twice, as Compose's does.
 _UNIQUE: list[tuple[tuple[str, ...], Callable[[Any], str]]] = [
     (("services", "*", "ports"), _port_key),
     (("services", "*", "volumes"), volume_target),
     (("services", "*", "devices"), _device_key),
     (("services", "*", "secrets"), _mount_key("/run/secrets")),
     (("services", "*", "configs"), _mount_key("")),
+    (("services", "*", "env_file"), _env_file_key),
     (("services", "*", "networks", "*", "aliases"), scalar_str),
+    (("services", "*", "networks", "*", "link_local_ips"), scalar_str),
     (("services", "*", "expose"), scalar_str),
-    (("services", "*", "cap_add"), scalar_str),
-    (("services", "*", "cap_drop"), scalar_str),
-    (("services", "*", "dns"), scalar_str),
-    (("services", "*", "dns_search"), scalar_str),
-    (("services", "*", "dns_opt"), scalar_str),
-    (("services", "*", "links"), scalar_str),
-    (("services", "*", "profiles"), scalar_str),
-    (("services", "*", "security_opt"), scalar_str),
-    (("services", "*", "group_add"), scalar_str),
-    (("services", "*", "external_links"), scalar_str),
-    (("services", "*", "volumes_from"), scalar_str),
+    (("services", "*", "environment"), _kv_key),
+    (("services", "*", "labels"), _kv_key),
+    (("services", "*", "annotations"), _kv_key),
+    (("services", "*", "sysctls"), _kv_key),
+    (("services", "*", "tmpfs"), _kv_key),
+    (("services", "*", "build", "args"), _kv_key),
+    (("services", "*", "build", "labels"), _kv_key),
+    (("services", "*", "build", "additional_contexts"), _kv_key),
+    (("services", "*", "build", "tags"), _kv_key),
+    (("services", "*", "deploy", "labels"), _kv_key),
+    (("services", "*", "cap_add"), _kv_key),
+    (("services", "*", "cap_drop"), _kv_key),
+    (("services", "*", "dns"), _kv_key),
+    (("services", "*", "dns_search"), _kv_key),
+    (("services", "*", "dns_opt"), _kv_key),
+    (("services", "*", "links"), _kv_key),
+    (("services", "*", "profiles"), _kv_key),
+    (("networks", "*", "labels"), _kv_key),
+    (("networks", "*", "ipam", "options"), _kv_key),
 ]
 
 

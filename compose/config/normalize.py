@@ -114,7 +114,10 @@ class Normalizer:
         kw["expose"] = cv.str_tuple(raw.get("expose"))
         for key in ("labels", "annotations", "sysctls", "storage_opt"):
             kw[key] = cv.str_map(raw.get(key))
-        kw["extra_hosts"] = {h: tuple(ips) for h, ips in extra_hosts_to_dict(raw.get("extra_hosts")).items()}
+        kw["image"] = kw["image"] or None  # ``image: ""`` is no image, as Compose reads it
+        kw["dns"] = tuple(d for d in kw["dns"] if d)  # Compose drops empty servers
+        hosts = c(p + ("extra_hosts",), lambda v: extra_hosts_to_dict(v, strict=True), raw.get("extra_hosts"))
+        kw["extra_hosts"] = {h: tuple(ips) for h, ips in (hosts or {}).items()}
         kw["restart"] = c(p + ("restart",), check_restart, raw.get("restart"))
         kw["env_file"] = self.env_files(p, raw.get("env_file"))
         kw["environment"] = self.environment(p, raw.get("environment"), kw["env_file"])
@@ -261,9 +264,14 @@ class Normalizer:
         )
 
     def service_networks(self, p: tuple[PathPart, ...], raw: Mapping[str, Any]) -> dict[str, ServiceNetwork | None]:
-        nets = raw.get("networks")
-        if nets is None:
-            return {} if raw.get("network_mode") else {"default": None}
+        if "network_mode" in raw or "provider" in raw:
+            nets = raw.get("networks")
+            if not nets:
+                return {}
+        else:
+            nets = raw.get("networks")
+            if not nets:  # none, or an empty block: the default network, as Compose gives
+                return {"default": None}
         out: dict[str, ServiceNetwork | None] = {}
         for name, cfg in names_to_dict(nets).items():
             if cfg is None:

@@ -1,18 +1,22 @@
-"""Make the relative paths of one compose document absolute.
+"""Make the relative paths of one compose document absolute, as Compose does.
 
 Paths in the files of ``-f`` are relative to the project directory; paths in
 a file reached through ``extends`` or ``include`` are relative to that file's
 own folder. So each document is resolved against its base before merging.
+
+A relative path is joined to its base and cleaned (``./a//b/`` -> ``<base>/a/b``);
+``~`` and ``~/…`` start from the home directory (``$HOME``); an absolute path is kept
+exactly as written (``/data//x/`` stays so), as Compose keeps it.
 """
 
 from __future__ import annotations
 
 import os
+import posixpath
 from typing import Any
 
 from .forms import scalar_str
-from .merge import split_volume
-from .syntax import is_path
+from .volumespec import is_path, split_volume
 
 _REMOTE = ("http://", "https://", "git://", "git@", "ssh://", "github.com/")
 
@@ -23,9 +27,11 @@ def is_remote(context: str) -> bool:
 
 def resolve(path: str, base: str, home: str | None = None) -> str:
     """``path`` made absolute against ``base``; ``~`` is the home directory."""
-    if path == "~" or path.startswith("~/"):
-        return os.path.normpath((home or os.path.expanduser("~")) + path[1:])
-    return os.path.normpath(os.path.join(base, path))
+    if path.startswith("~"):
+        return posixpath.normpath(posixpath.join(home or os.path.expanduser("~"), path[1:].lstrip("/")))
+    if path.startswith("/"):
+        return path
+    return posixpath.normpath(posixpath.join(base, path)) if path else path
 
 
 def _volume(entry: Any, base: str, home: str | None) -> Any:
@@ -55,22 +61,64 @@ def _env_files(value: Any, base: str, home: str | None) -> Any:
     return one(value)
 
 
+def _context(value: str, base: str, home: str | None) -> str:
+    if is_remote(value) or value.startswith("service:"):
+        return value
+    return resolve(value, base, home)
+
+
 def _build(value: Any, base: str, home: str | None) -> Any:
     if isinstance(value, str):
-        return value if is_remote(value) else resolve(value, base, home)
+        return _context(value, base, home)
     if not isinstance(value, dict):
         return value
     out = dict(value)
-    context = scalar_str(out.get("context", "."))
-    if not is_remote(context):
-        out["context"] = resolve(context, base, home)
+    out["context"] = _context(scalar_str(out.get("context", ".")), base, home)
     contexts = out.get("additional_contexts")
     if isinstance(contexts, dict):
         out["additional_contexts"] = {
-            k: v if not isinstance(v, str) or is_remote(v) or ":" in v.split("/")[0] else resolve(v, base, home)
-            for k, v in contexts.items()
+            k: _context(v, base, home) if isinstance(v, str) else v for k, v in contexts.items()
         }
+    elif isinstance(contexts, list):
+        out["additional_contexts"] = [_kv_context(v, base, home) for v in contexts]
+    ssh = out.get("ssh")
+    if isinstance(ssh, dict):
+        out["ssh"] = {k: resolve(v, base, home) if isinstance(v, str) else v for k, v in ssh.items()}
+    elif isinstance(ssh, list):
+        out["ssh"] = [_kv_path(v, base, home) for v in ssh]
     return out
+
+
+def _kv_context(item: Any, base: str, home: str | None) -> Any:
+    if not isinstance(item, str) or "=" not in item:
+        return item
+    key, _, value = item.partition("=")
+    return f"{key}={_context(value, base, home)}"
+
+
+def _kv_path(item: Any, base: str, home: str | None) -> Any:
+    if not isinstance(item, str) or "=" not in item:
+        return item
+    key, _, value = item.partition("=")
+    return f"{key}={resolve(value, base, home)}"
+
+
+def _develop(value: Any, base: str, home: str | None) -> Any:
+    if not isinstance(value, dict) or not isinstance(value.get("watch"), list):
+        return value
+    watch = [{**w, "path": resolve(w["path"], base, home)} if isinstance(w, dict) and isinstance(w.get("path"), str)
+             else w for w in value["watch"]]
+    return {**value, "watch": watch}
+
+
+def _volume_object(value: Any, base: str, home: str | None) -> Any:
+    """A local volume with ``o: bind`` is a bind mount in disguise: its ``device`` is a host path."""
+    if not isinstance(value, dict) or value.get("driver") != "local":
+        return value
+    opts = value.get("driver_opts")
+    if not isinstance(opts, dict) or opts.get("o") != "bind" or not isinstance(opts.get("device"), str):
+        return value
+    return {**value, "driver_opts": {**opts, "device": resolve(opts["device"], base, home)}}
 
 
 def resolve_document(doc: dict[str, Any], base: str, home: str | None = None) -> dict[str, Any]:
@@ -90,6 +138,9 @@ def resolve_document(doc: dict[str, Any], base: str, home: str | None = None) ->
                 if isinstance(obj, dict) and isinstance(obj.get("file"), str) else obj
                 for name, obj in objects.items()
             }
+    volumes = doc.get("volumes")
+    if isinstance(volumes, dict):
+        out["volumes"] = {name: _volume_object(v, base, home) for name, v in volumes.items()}
     return out
 
 
@@ -103,6 +154,8 @@ def resolve_service(svc: dict[str, Any], base: str, home: str | None = None) -> 
         out["label_file"] = _env_files(out["label_file"], base, home)
     if isinstance(out.get("volumes"), list):
         out["volumes"] = [_volume(v, base, home) for v in out["volumes"]]
+    if "develop" in out:
+        out["develop"] = _develop(out["develop"], base, home)
     extends = out.get("extends")
     if isinstance(extends, dict) and isinstance(extends.get("file"), str):
         out["extends"] = {**extends, "file": resolve(extends["file"], base, home)}

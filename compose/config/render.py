@@ -30,8 +30,9 @@ from .units import format_duration, parse_size
 
 
 def _clean(d: dict[str, Any]) -> dict[str, Any]:
-    """Drop unset entries: None, False flags and empty collections."""
-    return {k: v for k, v in d.items() if v is not None and v is not False and v != {} and v != [] and v != ()}
+    """Drop unset entries: None, False flags, empty strings and collections (Go's ``omitempty``)."""
+    return {k: v for k, v in d.items()
+            if v is not None and v is not False and v != "" and v != {} and v != [] and v != ()}
 
 
 def _size(n: int | None) -> str | None:
@@ -135,6 +136,11 @@ def _blkio(value: Any) -> Any:
 
 
 _NOT_PRINTED = {"name", "env_file"}  # env_file is already folded into environment
+_POINTERS = {"init", "attach", "scale", "stop_grace_period"}  # printed even when false or 0
+
+
+def _zero(value: Any) -> bool:
+    return value is False or value == "" or (type(value) in (int, float) and value == 0)
 
 
 def service(s: Service, *, as_json: bool = False) -> dict[str, Any]:
@@ -148,6 +154,8 @@ def service(s: Service, *, as_json: bool = False) -> dict[str, Any]:
             continue
         if value is None or value == () or value == {}:
             continue
+        if f.name not in _POINTERS and _zero(value):
+            continue  # Compose's ``omitempty``: false, 0 and "" are not printed
         if f.name == "extensions":
             if not as_json:  # Compose's JSON leaves service-level x- keys out
                 out.update(value)

@@ -1,4 +1,4 @@
-"""Parsers for Compose's short syntaxes: ports, expose, volumes.
+"""Parsers for Compose's short syntaxes: ports, expose (volumes: see volumespec).
 
 Each raises ValueError with a message fit to follow the key's path, e.g.
 ``"80:abc" is not a valid port: abc is not a port number``.
@@ -7,11 +7,11 @@ Each raises ValueError with a message fit to follow the key's path, e.g.
 from __future__ import annotations
 
 import ipaddress
-import posixpath
-from dataclasses import dataclass
 
-from .merge import split_volume
-from .model import BindOptions, Mount, Port, VolumeOptions
+from .model import Port
+from .volumespec import is_path, parse_volume
+
+__all__ = ["PROTOCOLS", "check_expose", "check_volume", "is_path", "parse_port", "parse_volume"]
 
 PROTOCOLS = ("tcp", "udp", "sctp")
 
@@ -101,69 +101,5 @@ def check_expose(value: int | str) -> None:
         raise ValueError(f'"{spec}" is not a valid port to expose (like 3000, 8000-8010, 53/udp)') from None
 
 
-_PROPAGATION = {"shared", "rshared", "slave", "rslave", "private", "rprivate"}
-_CONSISTENCY = {"consistent", "cached", "delegated"}
-_MODES = {"ro", "rw", "z", "Z", "nocopy"} | _PROPAGATION | _CONSISTENCY
-
-
-def is_path(source: str) -> bool:
-    """A short-syntax volume source is a host path (bind) when it looks like one."""
-    return source.startswith((".", "/", "~"))
-
-
-@dataclass(frozen=True)
-class _VolumeParts:
-    source: str
-    target: str
-    modes: tuple[str, ...]
-
-
-def _split(spec: str) -> _VolumeParts:
-    parts = split_volume(spec)
-    if len(parts) == 1:
-        source, target, mode = "", parts[0], ""
-    elif len(parts) == 2:
-        if parts[1] and not parts[1].startswith("/") and all(m in _MODES for m in parts[1].split(",")) \
-                and parts[0].startswith("/"):
-            source, target, mode = "", parts[0], parts[1]
-        else:
-            source, target, mode = parts[0], parts[1], ""
-    elif len(parts) == 3:
-        source, target, mode = parts
-    else:
-        raise ValueError(f'"{spec}" is not a valid volume: too many colons')
-    if not target:
-        raise ValueError(f'"{spec}" is not a valid volume: no container path')
-    if not target.startswith("/"):
-        raise ValueError(f'"{spec}" is not a valid volume: the container path {target} is not absolute')
-    target = posixpath.normpath(target)
-    modes = tuple(m for m in mode.split(",") if m) if mode else ()
-    for m in modes:
-        if m not in _MODES:
-            raise ValueError(f'"{spec}" is not a valid volume: unknown mode "{m}"')
-    if "ro" in modes and "rw" in modes:
-        raise ValueError(f'"{spec}" is not a valid volume: both ro and rw')
-    return _VolumeParts(source, target, modes)
-
-
 def check_volume(spec: str) -> None:
-    _split(spec)
-
-
-def parse_volume(spec: str) -> Mount:
-    """``./src:/app:ro`` / ``data:/var/lib/x`` / ``/tmp/cache`` -> a Mount (source as written)."""
-    parts = _split(spec)
-    modes = set(parts.modes)
-    read_only = "ro" in modes
-    consistency = next((m for m in parts.modes if m in _CONSISTENCY), None)
-    if not parts.source:
-        return Mount(type="volume", target=parts.target, read_only=read_only,
-                     consistency=consistency, volume=VolumeOptions(nocopy="nocopy" in modes))
-    if is_path(parts.source):
-        propagation = next((m for m in parts.modes if m in _PROPAGATION), None)
-        selinux = "z" if "z" in modes else ("Z" if "Z" in modes else None)
-        return Mount(type="bind", source=parts.source, target=parts.target, read_only=read_only,
-                     consistency=consistency,
-                     bind=BindOptions(propagation=propagation, create_host_path=True, selinux=selinux))
-    return Mount(type="volume", source=parts.source, target=parts.target, read_only=read_only,
-                 consistency=consistency, volume=VolumeOptions(nocopy="nocopy" in modes))
+    parse_volume(spec)
