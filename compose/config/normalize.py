@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from ..errors import ConfigError, Location, PathPart
+from . import blocks
 from . import coerce as cv
 from .dotenv import parse_dotenv
 from .forms import extra_hosts_to_dict, names_to_dict, scalar_str
@@ -136,9 +137,12 @@ class Normalizer:
             self.file_ref(p + ("secrets", i), r, default_dir="/run/secrets")
             for i, r in enumerate(raw.get("secrets") or []))
         kw["configs"] = tuple(self.file_ref(p + ("configs", i), r) for i, r in enumerate(raw.get("configs") or []))
-        for key in ("blkio_config", "credential_spec", "develop", "gpus", "models", "provider",
-                    "post_start", "pre_stop"):
+        for key in ("blkio_config", "credential_spec"):
             kw[key] = raw.get(key)
+        kw["models"] = names_to_dict(raw.get("models")) if raw.get("models") is not None else None
+        for key, canonical in (("develop", blocks.develop), ("gpus", blocks.gpus), ("provider", blocks.provider),
+                               ("post_start", blocks.hooks), ("pre_stop", blocks.hooks)):
+            kw[key] = c(p + (key,), canonical, raw.get(key))
         kw["extensions"] = {k: v for k, v in raw.items() if k.startswith("x-")}
         return Service(**kw)
 
@@ -335,7 +339,8 @@ class Normalizer:
             cpus=self.conv(p + ("cpus",), cv.to_float, raw.get("cpus")),
             memory=self.conv(p + ("memory",), parse_size, raw.get("memory")),
             pids=self.conv(p + ("pids",), cv.to_int, raw.get("pids")),
-            devices=tuple(raw.get("devices") or ()),
+            devices=tuple(self.conv(p + ("devices", i), blocks.device_request, d) or {}
+                          for i, d in enumerate(raw.get("devices") or ())),
             generic_resources=tuple(raw.get("generic_resources") or ()),
         )
 

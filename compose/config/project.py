@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..errors import ConfigError, ConfigErrors, Location
@@ -160,7 +160,7 @@ def check_consistency(project: Project, locate: Locate, errors: list[ConfigError
 
     for name, svc in project.services.items():
         p = ("services", name)
-        if svc.image is None and svc.build is None:
+        if svc.image is None and svc.build is None and svc.provider is None:
             err(p, f'service "{name}" has neither an image nor a build context specified')
         if svc.network_mode and svc.networks:
             err(p + ("network_mode",), f'service "{name}" declares both network_mode and networks; use one')
@@ -182,6 +182,7 @@ def check_consistency(project: Project, locate: Locate, errors: list[ConfigError
         if svc.scale is not None and svc.deploy and svc.deploy.replicas is not None \
                 and svc.scale != svc.deploy.replicas:
             err(p + ("scale",), f"scale ({svc.scale}) and deploy.replicas ({svc.deploy.replicas}) disagree")
+        check_service_values(project, name, svc, err)
     for kind in ("secrets", "configs"):
         for key, obj in getattr(project, kind).items():
             sources = [s for s in (obj.file, obj.environment, obj.content) if s is not None]
@@ -190,6 +191,50 @@ def check_consistency(project: Project, locate: Locate, errors: list[ConfigError
     check_dependencies(project, locate, errors)
     if errors:
         raise ConfigErrors(sorted(errors, key=lambda e: (e.file or "", e.line, e.column)))
+
+
+def check_service_values(project: Project, name: str, svc: Service,
+                         err: Callable[[tuple[str | int, ...], str], None]) -> None:
+    """The checks Compose makes between a service's own values."""
+    p: tuple[str | int, ...] = ("services", name)
+    if svc.scale is not None and svc.scale < 0:
+        err(p + ("scale",), "must be greater than or equal to 0")
+    deploy = svc.deploy
+    if deploy is not None and deploy.replicas is not None and deploy.replicas < 0:
+        err(p + ("deploy", "replicas"), "must be greater than or equal to 0")
+    limits = deploy.resources_limits if deploy else None
+    reservations = deploy.resources_reservations if deploy else None
+    for key, own, other, where in (
+        ("cpus", svc.cpus, limits and limits.cpus, "deploy.resources.limits.cpus"),
+        ("mem_limit", svc.mem_limit, limits and limits.memory, "deploy.resources.limits.memory"),
+        ("mem_reservation", svc.mem_reservation, reservations and reservations.memory,
+         "deploy.resources.reservations.memory"),
+        ("pids_limit", svc.pids_limit, limits and limits.pids, "deploy.resources.limits.pids"),
+    ):
+        if own and deploy is not None and (limits if key != "mem_reservation" else reservations) is not None \
+                and not _same(own, other):
+            err(p + (key,), f"can't set distinct values on '{key}' and '{where}'")
+    if svc.build is not None and svc.build.platforms and svc.platform and svc.platform not in svc.build.platforms:
+        err(p + ("build", "platforms"), f'service.build.platforms MUST include service.platform "{svc.platform}"')
+    for model in svc.models or {}:
+        if model not in project.models:
+            err(p + ("models",), f'service "{name}" refers to undefined model {model}')
+    mounted: dict[str, str] = {}
+    for i, tmpfs in enumerate(svc.tmpfs):
+        mounted.setdefault(tmpfs.split(":")[0], f"tmpfs[{i}]")
+    for i, m in enumerate(svc.volumes):
+        if m.target in mounted:
+            err(p + ("volumes", i), f"target {m.target} already mounted as services.{name}.{mounted[m.target]}")
+        mounted.setdefault(m.target, f"volumes[{i}]")
+
+
+def _same(own: float | int, other: float | int | None) -> bool:
+    """Compose compares cpus as float32: 1.5 and "1.50" agree."""
+    import struct
+
+    if other is None:
+        return False
+    return struct.unpack("f", struct.pack("f", own))[0] == struct.unpack("f", struct.pack("f", other))[0]
 
 
 def dependency_refs(svc: Service) -> list[tuple[str, str, bool]]:

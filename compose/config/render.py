@@ -259,8 +259,7 @@ def project_dict(p: Project, *, as_json: bool = False, escape: bool = True) -> d
         out["secrets"] = {k: file_object(p.secrets[k], as_json=j) for k in sorted(p.secrets)}
     if p.configs:
         out["configs"] = {k: file_object(p.configs[k], as_json=j) for k in sorted(p.configs)}
-    if p.models:
-        out["models"] = dict(p.models)
+    # Compose v2.40 prints no top-level models (its project type leaves them out)
     out.update(p.extensions)
     return _escape(out) if escape else out
 

@@ -80,7 +80,6 @@ RICH = {
                 "cache_from": ["type=local,src=/tmp/cache"],
                 "cache_to": ["type=local,dest=/tmp/cache"],
                 "no_cache": "false",
-                "no_cache_filter": ["base", "deps"],
                 "pull": True,
                 "network": "host",
                 "target": "prod",
@@ -138,7 +137,6 @@ RICH = {
                     "reservations": {
                         "cpus": 0.25,
                         "memory": 20971520,
-                        "pids": "10",
                         "devices": [
                             {
                                 "capabilities": ["gpu"],
@@ -290,18 +288,6 @@ RICH = {
                     "working_dir": "/app",
                     "environment": ["FOO=BAR"],
                 }
-            ],
-            "pre_start": [
-                {"command": ["./manage.py", "migrate"]},
-                {
-                    "image": "busybox",
-                    "command": "sh -c 'chown -R 1000:1000 /data'",
-                    "user": "root",
-                    "privileged": "false",
-                    "working_dir": "/",
-                    "environment": {"MODE": "init"},
-                    "per_replica": True,
-                },
             ],
             "pre_stop": [{"command": ["./flush.sh"], "environment": {"FORCE": "1"}}],
             "privileged": False,

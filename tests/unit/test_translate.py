@@ -48,7 +48,7 @@ def test_restart_policies(proj, service_yaml, restart):
 
 def test_limits_from_service_and_deploy(proj):
     s = spec(proj, "services:\n  app:\n    image: x\n    mem_limit: 64m\n    pids_limit: 50\n"
-                   "    deploy: {resources: {limits: {cpus: '0.5', memory: 1g}}}\n")
+                   "    deploy: {resources: {limits: {cpus: '0.5', memory: 64m, pids: 50}}}\n")  # Compose refuses any that disagree
     assert (s.limits.memory, s.limits.cpus, s.limits.pids) == (64 << 20, 0.5, 50)
 
 
