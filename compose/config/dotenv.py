@@ -259,3 +259,26 @@ def _first_line(text: str) -> str:
 
 def _go_quote(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)
+
+
+def parse_raw_env(text: str, *, filename: str, lookup: Lookup = _no_lookup) -> dict[str, str]:
+    """``env_file`` with ``format: raw``: ``docker run --env-file`` lines, values taken as written.
+
+    Blank lines and ``#`` comments are skipped; ``KEY`` alone takes its value from ``lookup``
+    (no entry when unset); no quotes are removed and nothing is interpolated.
+    """
+    out: dict[str, str] = {}
+    for number, line in enumerate(text.removeprefix(_BOM).splitlines(), start=1):
+        line = line.lstrip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        if any(c.isspace() for c in key):
+            raise ConfigError(f'variable "{key}" contains whitespaces', file=filename, line=number)
+        if sep:
+            out[key] = value
+        else:
+            found = lookup(key)
+            if found is not None:
+                out[key] = found
+    return out

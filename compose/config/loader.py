@@ -235,9 +235,14 @@ class Loader:
             return discovery.check_project_name(from_env, "COMPOSE_PROJECT_NAME")
         written = None
         for path in files:
-            written = self.written_name(path) or written
-        if written:
-            return discovery.check_project_name(written, "the top-level name: key")
+            found = self.written_name(path)
+            written = found if found is not None else written
+        if written is not None:  # normalized as Compose does ("My App" -> "myapp")
+            name = discovery.normalize_project_name(written)
+            if not name:
+                raise UsageError(f'the top-level name: key gives an empty project name ("{written}"); '
+                                 "set one with -p, COMPOSE_PROJECT_NAME or the name: key")
+            return name
         name = discovery.normalize_project_name(os.path.basename(project_dir.rstrip("/")))
         if not name:
             raise UsageError(
@@ -247,21 +252,21 @@ class Loader:
         return name
 
     def written_name(self, path: str) -> str | None:
-        """The interpolated top-level ``name:`` of one file, if it has one (errors come later)."""
+        """The interpolated top-level ``name:`` of one file, if it has a non-empty one (errors come later)."""
         try:
             docs = parse_documents(self.inputs.read_text(path), self.show(path))
         except (OSError, ConfigError):
             return None
         name = None
         for doc in docs:
-            if isinstance(doc.data, dict) and isinstance(doc.data.get("name"), str):
+            if isinstance(doc.data, dict) and isinstance(doc.data.get("name"), str) and doc.data["name"]:
                 name = doc.data["name"]
         if name and self.options.interpolate:
             try:
                 name = interpolate_string(name, self.lookup)
             except InterpolationError:
                 return None
-        return name or None
+        return name
 
 
 def check_shape(data: Any, positions: Positions) -> None:

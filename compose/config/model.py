@@ -92,6 +92,9 @@ class Build:
     tags: tuple[str, ...] = ()
     ulimits: Mapping[str, Ulimit] = _map()
     platforms: tuple[str, ...] = ()
+    entitlements: tuple[str, ...] = ()
+    provenance: str | None = None  # an attestation flag or its options, as written
+    sbom: str | None = None
 
 
 @dataclass(frozen=True)

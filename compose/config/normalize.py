@@ -13,7 +13,7 @@ from typing import Any, Protocol
 from ..errors import ConfigError, Location, PathPart
 from . import blocks
 from . import coerce as cv
-from .dotenv import parse_dotenv
+from .dotenv import parse_dotenv, parse_raw_env
 from .forms import extra_hosts_to_dict, names_to_dict, scalar_str
 from .model import (
     BindOptions,
@@ -169,7 +169,12 @@ class Normalizer:
                     self.errors.append(self.fail(p + ("env_file", i), f"env file {ef.path} not found"))
                 continue
             text = self.reader.read_text(ef.path)
-            env.update(parse_dotenv(text, filename=ef.path, lookup=self.reader.lookup))
+            if ef.format not in (None, "raw"):
+                self.errors.append(self.fail(p + ("env_file", i, "format"),
+                                             f'unsupported env_file format "{ef.format}" (raw, or none for .env syntax)'))
+                continue
+            parse = parse_raw_env if ef.format == "raw" else parse_dotenv
+            env.update(parse(text, filename=ef.path, lookup=self.reader.lookup))
         for key, value in cv.opt_str_map(raw).items():
             env[key] = self.reader.lookup(key) if value is None else value
         return env
@@ -204,6 +209,9 @@ class Normalizer:
             tags=cv.str_tuple(raw.get("tags")),
             ulimits=self.ulimits(p + ("ulimits",), raw.get("ulimits")),
             platforms=cv.str_tuple(raw.get("platforms")),
+            entitlements=cv.str_tuple(raw.get("entitlements")),
+            provenance=cv.opt_str(raw.get("provenance")),
+            sbom=cv.opt_str(raw.get("sbom")),
         )
 
     def ports(self, p: tuple[PathPart, ...], raw: list[Any]) -> tuple[Port, ...]:

@@ -34,10 +34,22 @@ def resolve(path: str, base: str, home: str | None = None) -> str:
     return posixpath.normpath(posixpath.join(base, path)) if path else path
 
 
+def _is_windows_absolute(path: str) -> bool:
+    return path.startswith("\\\\") or (len(path) > 2 and path[0].isalpha() and path[1] == ":" and path[2] in "\\/")
+
+
+def resolve_host(path: str, base: str, home: str | None = None) -> str:
+    """A bind source or a secret's file: like ``resolve``, but a Windows absolute path is kept
+    and an empty path is the base itself (Compose's ``maybeUnixPath``)."""
+    if _is_windows_absolute(path):
+        return path
+    return resolve(path, base, home) if path else base
+
+
 def _volume(entry: Any, base: str, home: str | None) -> Any:
     if isinstance(entry, dict):
         if entry.get("type") == "bind" and isinstance(entry.get("source"), str):
-            return {**entry, "source": resolve(entry["source"], base, home)}
+            return {**entry, "source": resolve_host(entry["source"], base, home)}
         return entry
     if not isinstance(entry, str):
         return entry
@@ -118,7 +130,7 @@ def _volume_object(value: Any, base: str, home: str | None) -> Any:
     opts = value.get("driver_opts")
     if not isinstance(opts, dict) or opts.get("o") != "bind" or not isinstance(opts.get("device"), str):
         return value
-    return {**value, "driver_opts": {**opts, "device": resolve(opts["device"], base, home)}}
+    return {**value, "driver_opts": {**opts, "device": resolve_host(opts["device"], base, home)}}
 
 
 def resolve_document(doc: dict[str, Any], base: str, home: str | None = None) -> dict[str, Any]:
@@ -134,7 +146,7 @@ def resolve_document(doc: dict[str, Any], base: str, home: str | None = None) ->
         objects = doc.get(kind)
         if isinstance(objects, dict):
             out[kind] = {
-                name: {**obj, "file": resolve(scalar_str(obj["file"]), base, home)}
+                name: {**obj, "file": resolve_host(scalar_str(obj["file"]), base, home)}
                 if isinstance(obj, dict) and isinstance(obj.get("file"), str) else obj
                 for name, obj in objects.items()
             }

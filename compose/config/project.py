@@ -26,7 +26,7 @@ def _ext_name(raw: Mapping[str, Any], key: str, project: str) -> tuple[bool, str
     if isinstance(external, dict):  # legacy ``external: {name: x}``
         return True, scalar_str(external.get("name", raw.get("name", key)))
     is_ext = bool(cv.to_bool(external)) if external is not None else False
-    if raw.get("name"):
+    if raw.get("name") is not None:  # even "", which Compose keeps (and does not print)
         return is_ext, scalar_str(raw["name"])
     return is_ext, key if is_ext else f"{project}_{key}"
 

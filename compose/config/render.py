@@ -43,6 +43,11 @@ def _dur(s: float | None) -> str | None:
     return None if s is None else format_duration(s)
 
 
+def _number(x: float | None) -> float | int | None:
+    """A float32 as Go prints it: 2.0 is ``2``."""
+    return int(x) if isinstance(x, float) and x.is_integer() else x
+
+
 def _list(t: tuple[Any, ...]) -> list[Any] | None:
     return list(t) if t else None
 
@@ -69,7 +74,10 @@ def mount(m: Mount) -> dict[str, Any]:
 
 
 def ulimit(u: Ulimit) -> Any:
-    return u.soft if u.single else {"soft": u.soft, "hard": u.hard}
+    """A number when given as one; zeros are not printed (``nofile: 0`` prints ``{}``)."""
+    if u.single and u.soft:
+        return u.soft
+    return {k: v for k, v in (("soft", u.soft), ("hard", u.hard)) if v and not u.single}
 
 
 def build(b: Build) -> dict[str, Any]:
@@ -82,6 +90,7 @@ def build(b: Build) -> dict[str, Any]:
         "isolation": b.isolation, "privileged": b.privileged,
         "secrets": [_ref(r) for r in b.secrets], "tags": _list(b.tags),
         "ulimits": {k: ulimit(v) for k, v in b.ulimits.items()}, "platforms": _list(b.platforms),
+        "entitlements": _list(b.entitlements), "provenance": b.provenance, "sbom": b.sbom,
     })
 
 
@@ -95,7 +104,7 @@ def healthcheck(h: Healthcheck) -> dict[str, Any]:
 def _resources(r: Resources | None) -> dict[str, Any] | None:
     if r is None:
         return None
-    return _clean({"cpus": r.cpus, "memory": _size(r.memory), "pids": r.pids,
+    return _clean({"cpus": _number(r.cpus), "memory": _size(r.memory), "pids": r.pids,
                    "devices": list(r.devices), "generic_resources": list(r.generic_resources)})
 
 
@@ -172,6 +181,8 @@ def _service_value(key: str, value: Any, as_json: bool) -> Any:
         return str(value)
     if key == "blkio_config":
         return _blkio(value)
+    if key == "cpus":
+        return _number(value)
     if key == "stop_grace_period":
         return format_duration(value)
     if key == "build":

@@ -42,7 +42,7 @@ def _check_duration(value: object) -> bool:
 
 
 def _check_expose(value: object) -> bool:
-    if isinstance(value, str | int) and not isinstance(value, bool):
+    if isinstance(value, str | int) and not isinstance(value, bool) and value != "":  # Compose lets "" through
         check_expose(value)
     return True
 
