@@ -6,7 +6,10 @@ from public repositories, listed with their commits in ``config_fidelity_sources
     # 1. one project folder per compose file, from git clones of the sources
     python bench/config_fidelity.py extract --clones DIR --out WORK
     #    (DIR holds one clone per source, as DIR/<owner>+<name>/repo or DIR/<owner>+<name>)
-    # 2. compare (Compose's answers are kept in each folder, so a second run only runs pycompose)
+    # 2. optionally, for each project Compose refuses, a variant as its platform would run it
+    #    (every variable set; the networks, volumes and images the platform provides declared)
+    python bench/config_fidelity.py variants --compose /path/to/docker-compose --out WORK WORK/*/
+    # 3. compare (Compose's answers are kept in each folder, so a second run only runs pycompose)
     python bench/config_fidelity.py compare --compose /path/to/docker-compose WORK [--report FILE]
 
 ``compare`` prints the projects tried, those both accept, those with identical JSON, and every
@@ -115,6 +118,62 @@ def extract(clones: Path, out: Path) -> None:
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
 
 
+_VARIABLE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")
+_UNDEFINED = re.compile(r'refers to undefined (network|volume) "?([^\s":]+)"?')
+_NO_IMAGE = re.compile(r'service "([^"]+)" has neither an image nor a build context')
+
+
+def _value_for(name: str) -> str:
+    """A plausible value for a variable an app store would set."""
+    upper = name.upper()
+    if "PORT" in upper:
+        return "8080"
+    if any(w in upper for w in ("DIR", "PATH", "DATA", "ROOT", "FOLDER", "LOCATION", "MEDIA", "STORAGE")):
+        return f"/srv/{name.lower()}"
+    if any(w in upper for w in ("PUID", "PGID", "UID", "GID")):
+        return "1000"
+    return f"{name.lower()}-value"
+
+
+def variants(binary: str, roots: list[Path], out: Path) -> None:
+    """For each project Compose refuses, a variant as its platform would run it: every variable set,
+    and the networks, volumes and images the platform provides declared in a second file."""
+    folders = sorted(f for r in roots for f in r.iterdir() if f.is_dir())
+    made = 0
+    for folder in folders:
+        if reference(binary, folder).code == 0:
+            continue
+        target = out / f"{folder.parent.name}+" / folder.name
+        if target.exists():
+            continue
+        texts = [p.read_text(errors="replace") for p in folder.iterdir() if p.is_file() and p.suffix in (".yml", ".yaml")]
+        names = sorted({m.group(1) for t in texts for m in _VARIABLE.finditer(t)})
+        subprocess.run(["cp", "-a", str(folder), str(target)], check=True)
+        (target / REFERENCE).unlink(missing_ok=True)
+        (target / "environ").write_text("".join(f"{n}={_value_for(n)}\n" for n in names))
+        platform: dict[str, dict[str, object]] = {}
+        for _ in range(4):
+            result = reference(binary, target)
+            if result.code == 0:
+                break
+            err = _error_line(result.err)
+            undefined, no_image = _UNDEFINED.search(err), _NO_IMAGE.search(err)
+            if undefined:
+                kind, name = undefined.group(1) + "s", undefined.group(2)
+                platform.setdefault(kind, {})[name] = {"external": True} if kind == "networks" else {}
+            elif no_image:
+                platform.setdefault("services", {})[no_image.group(1)] = {"image": "platform/provided:1"}
+            else:
+                break
+            (target / "platform.yaml").write_text(json.dumps(platform, indent=1) + "\n")
+            args = (target / "args").read_text().strip()
+            if "platform.yaml" not in args:
+                (target / "args").write_text(args + " -f platform.yaml\n")
+            (target / REFERENCE).unlink()
+        made += 1
+    print(f"{made} variants", file=sys.stderr)
+
+
 def reference(binary: str, folder: Path) -> Result:
     cached = folder / REFERENCE
     if cached.is_file():
@@ -174,6 +233,10 @@ def main() -> int:
     ex = sub.add_parser("extract")
     ex.add_argument("--clones", type=Path, required=True)
     ex.add_argument("--out", type=Path, required=True)
+    var = sub.add_parser("variants")
+    var.add_argument("--compose", required=True)
+    var.add_argument("--out", type=Path, required=True)
+    var.add_argument("folders", type=Path, nargs="+")
     cmp = sub.add_parser("compare")
     cmp.add_argument("--compose", required=True, help="a Docker Compose v2 binary (docker-compose)")
     cmp.add_argument("--report", type=Path)
@@ -181,6 +244,12 @@ def main() -> int:
     args = parser.parse_args()
     if args.command == "extract":
         extract(args.clones, args.out)
+        return 0
+    if args.command == "variants":
+        args.out.mkdir(parents=True, exist_ok=True)
+        for root in args.folders:
+            (args.out / f"{root.name}+").mkdir(exist_ok=True)
+        variants(args.compose, args.folders, args.out)
         return 0
     counts = compare(args.compose, args.folders, args.report)
     accepted = counts.get("compose accepts", 0)

@@ -1,18 +1,13 @@
 """Corpus of realistic compose projects checked against ``docker compose config --format json``.
 
-Each folder under ``tests/corpus/`` is one project. Besides its compose files it may hold:
+Each folder under ``tests/corpus/`` is one project, run as ``tests/corpus_run.py`` describes
+(``args``, ``cmd``, ``environ``), with an ``expected.json``: what Docker Compose v2.40 printed
+for ``docker compose <args> config --format json <cmd>`` in that folder, with the folder's
+absolute path replaced by ``${PROJECT_DIR}``.
 
-- ``args``: extra global CLI arguments placed before ``config`` (one line, split with shlex);
-- ``cmd``: arguments placed after ``config`` (e.g. a service name);
-- ``environ``: ``KEY=VALUE`` lines added to the shell environment of the run;
-- ``expected.json``: what Docker Compose v2 prints for
-  ``docker compose <args> config --format json <cmd>`` run in that folder, with the folder's
-  absolute path replaced by ``${PROJECT_DIR}``.
-
-The expected files were written from Compose's output and reviewed by hand; they are NOT
-pycompose's output. ``python tests/test_corpus.py --regen [NAME...]`` rewrites them from
-pycompose's current output: do that only for a project whose output you have read and checked
-against Docker Compose, never blindly.
+The expected files are Compose's output, NOT pycompose's. To record them again, run
+``python tests/test_corpus.py --record /path/to/docker-compose [NAME...]`` (a Docker Compose
+v2.40 binary; see the README) and review the diff before committing.
 """
 
 from __future__ import annotations
@@ -20,7 +15,6 @@ from __future__ import annotations
 import difflib
 import json
 import os
-import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -28,10 +22,12 @@ from typing import Any
 
 import pytest
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from corpus_run import PLACEHOLDER, environ, run_compose, run_pycompose  # noqa: E402
+
 CORPUS = Path(__file__).resolve().parent / "corpus"
 REPO = CORPUS.parent.parent
-PLACEHOLDER = "${PROJECT_DIR}"
-HOME = "/home/tester"
 MIN_PROJECTS = 30
 
 
@@ -41,49 +37,11 @@ def projects() -> list[Path]:
     return sorted(p for p in CORPUS.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
-def _read(folder: Path, name: str) -> str:
-    path = folder / name
-    return path.read_text(encoding="utf-8") if path.is_file() else ""
-
-
-def _environ(folder: Path) -> dict[str, str]:
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": HOME,
-        "PYCOMPOSE_NO_CACHE": "1",
-    }
-    for line in _read(folder, "environ").splitlines():
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        key, sep, value = line.partition("=")
-        if not sep:
-            raise ValueError(f"{folder.name}/environ: not KEY=VALUE: {line!r}")
-        env[key.strip()] = value
-    return env
-
-
-def _command(folder: Path) -> list[str]:
-    args = shlex.split(_read(folder, "args").strip())
-    cmd = shlex.split(_read(folder, "cmd").strip())
-    return [sys.executable, "-m", "compose.cli.main", *args, "config", "--format", "json", *cmd]
-
-
-def run_config(folder: Path) -> tuple[int, str, str]:
-    """Run ``pycompose config --format json`` for one corpus project."""
-    env = _environ(folder)
-    env["PYTHONPATH"] = str(REPO)  # import this checkout's compose package
-    proc = subprocess.run(
-        _command(folder), cwd=folder, env=env, capture_output=True, text=True, timeout=120,
-    )
-    out = proc.stdout.replace(str(folder), PLACEHOLDER)
-    return proc.returncode, out, proc.stderr
-
-
 def _dump(data: Any) -> list[str]:
     return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False).splitlines()
 
 
-def _diff(expected: Any, actual: Any) -> str:
+def diff(expected: Any, actual: Any) -> str:
     return "\n".join(difflib.unified_diff(
         _dump(expected), _dump(actual), "expected (docker compose)", "actual (pycompose)", lineterm="", n=3,
     ))
@@ -94,14 +52,22 @@ def test_config_matches_compose(folder: Path) -> None:
     expected_file = folder / "expected.json"
     assert expected_file.is_file(), f"{folder.name}: expected.json is missing"
     expected = json.loads(expected_file.read_text(encoding="utf-8"))
-    code, out, err = run_config(folder)
-    assert code == 0, f"{folder.name}: pycompose exited {code}\n--- stderr ---\n{err}"
-    try:
-        actual = json.loads(out)
-    except json.JSONDecodeError as exc:
-        pytest.fail(f"{folder.name}: output is not JSON ({exc})\n--- stdout ---\n{out}\n--- stderr ---\n{err}")
+    result = run_pycompose(folder)
+    assert result.code == 0, f"{folder.name}: pycompose refused it\n{result.err}"
+    actual = result.data()
     if actual != expected:
-        pytest.fail(f"{folder.name}: config differs from Docker Compose's\n{_diff(expected, actual)}", pytrace=False)
+        pytest.fail(f"{folder.name}: config differs from Docker Compose's\n{diff(expected, actual)}", pytrace=False)
+
+
+def test_the_command_line_prints_what_the_loader_gives() -> None:
+    """The corpus runs the loader in-process; the CLI must print the very same JSON."""
+    folder = CORPUS / "37-merge-rules-ci"
+    env = {**environ(folder), "PYTHONPATH": str(REPO)}
+    args = (folder / "args").read_text().split()
+    proc = subprocess.run([sys.executable, "-m", "compose.cli.main", *args, "config", "--format", "json"],
+                          cwd=folder, env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.replace(str(folder), PLACEHOLDER) == run_pycompose(folder).out
 
 
 def test_corpus_is_large_enough() -> None:
@@ -111,8 +77,8 @@ def test_corpus_is_large_enough() -> None:
         assert (folder / "expected.json").is_file(), f"{folder.name}: expected.json is missing"
 
 
-def regen(names: list[str]) -> int:
-    """Rewrite expected.json from pycompose's output. Read every result before keeping it."""
+def record(binary: str, names: list[str]) -> int:
+    """Write expected.json from a Docker Compose binary's output. Review the diff before committing."""
     wanted = [p for p in projects() if not names or p.name in names]
     unknown = set(names) - {p.name for p in wanted}
     if unknown:
@@ -120,20 +86,19 @@ def regen(names: list[str]) -> int:
         return 2
     status = 0
     for folder in wanted:
-        code, out, err = run_config(folder)
-        if code != 0:
-            print(f"{folder.name}: pycompose exited {code}, not rewritten\n{err}", file=sys.stderr)
+        result = run_compose(binary, folder)
+        if result.code != 0:
+            print(f"{folder.name}: Compose refused it, not rewritten\n{result.err}", file=sys.stderr)
             status = 1
             continue
-        data = json.loads(out)
         (folder / "expected.json").write_text(
-            json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        print(f"{folder.name}: rewritten (review it against Docker Compose before committing)")
+            json.dumps(result.data(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        print(f"{folder.name}: recorded")
     return status
 
 
 if __name__ == "__main__":
-    if len(sys.argv) >= 2 and sys.argv[1] == "--regen":
-        sys.exit(regen(sys.argv[2:]))
-    print(f"usage: python {sys.argv[0]} --regen [PROJECT...]", file=sys.stderr)
+    if len(sys.argv) >= 3 and sys.argv[1] == "--record" and os.access(sys.argv[2], os.X_OK):
+        sys.exit(record(sys.argv[2], sys.argv[3:]))
+    print(f"usage: python {sys.argv[0]} --record DOCKER_COMPOSE_BINARY [PROJECT...]", file=sys.stderr)
     sys.exit(2)

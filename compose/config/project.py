@@ -183,6 +183,13 @@ def check_consistency(project: Project, locate: Locate, errors: list[ConfigError
                 and svc.scale != svc.deploy.replicas:
             err(p + ("scale",), f"scale ({svc.scale}) and deploy.replicas ({svc.deploy.replicas}) disagree")
         check_service_values(project, name, svc, err)
+    named: dict[str, str] = {}
+    for name, svc in project.services.items():
+        if svc.container_name and svc.container_name in named:
+            err(("services", name, "container_name"),
+                f'container name "{svc.container_name}" is already used by service "{named[svc.container_name]}"')
+        elif svc.container_name:
+            named[svc.container_name] = name
     for kind in ("secrets", "configs"):
         for key, obj in getattr(project, kind).items():
             sources = [s for s in (obj.file, obj.environment, obj.content) if s is not None]

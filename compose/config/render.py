@@ -133,15 +133,26 @@ def _ref(r: Any) -> dict[str, Any]:
 
 
 def _blkio(value: Any) -> Any:
-    """blkio_config with byte rates as byte counts (``12mb`` -> ``"12582912"``)."""
+    """blkio_config as Compose prints it: device entries as ``{Path, Rate}`` / ``{Path, Weight}``
+    (its Go types have no JSON names), rates as strings, byte rates in bytes (``12mb`` -> ``"12582912"``)."""
     if not isinstance(value, dict):
         return value
     out = dict(value)
-    for key in ("device_read_bps", "device_write_bps"):
+    for key in ("device_read_bps", "device_write_bps", "device_read_iops", "device_write_iops"):
         if isinstance(out.get(key), list):
-            out[key] = [{**d, "rate": str(parse_size(d["rate"]))} if isinstance(d, dict) and "rate" in d else d
-                        for d in out[key]]
+            out[key] = [_blkio_rate(d, key.endswith("_bps")) for d in out[key]]
+    if isinstance(out.get("weight_device"), list):
+        out["weight_device"] = [{"Path": d.get("path"), "Weight": d.get("weight")} if isinstance(d, dict) else d
+                                for d in out["weight_device"]]
     return out
+
+
+def _blkio_rate(entry: Any, in_bytes: bool) -> Any:
+    if not isinstance(entry, dict):
+        return entry
+    rate = entry.get("rate")
+    text = str(parse_size(rate)) if in_bytes and rate is not None else (None if rate is None else str(rate))
+    return {"Path": entry.get("path"), "Rate": text}
 
 
 _NOT_PRINTED = {"name", "env_file"}  # env_file is already folded into environment
