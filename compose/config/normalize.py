@@ -190,8 +190,7 @@ class Normalizer:
             context=scalar_str(raw.get("context", ".")),
             dockerfile=None if inline is not None else scalar_str(raw.get("dockerfile", "Dockerfile")),
             dockerfile_inline=inline,
-            args={k: self.reader.lookup(k) if v is None else v
-                  for k, v in cv.opt_str_map(raw.get("args")).items()},
+            args=_resolved(cv.opt_str_map(raw.get("args")), self.reader.lookup),
             ssh=cv.str_tuple(raw.get("ssh")),
             labels=cv.str_map(raw.get("labels")),
             cache_from=cv.str_tuple(raw.get("cache_from")),
@@ -429,6 +428,16 @@ class Normalizer:
             gid=cv.opt_str(raw.get("gid")),
             mode=self.conv(p + ("mode",), cv.to_mode, raw.get("mode")),
         )
+
+
+def _resolved(args: dict[str, str | None], lookup: Callable[[str], str | None]) -> dict[str, str]:
+    """Build args: one given without a value takes the environment's, and is dropped when unset."""
+    out = {}
+    for key, value in args.items():
+        found = lookup(key) if value is None else value
+        if found is not None:
+            out[key] = found
+    return out
 
 
 def implied_dependencies(declared: dict[str, Dependency], raw: Mapping[str, Any]) -> dict[str, Dependency]:
