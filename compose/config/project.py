@@ -14,7 +14,8 @@ from .normalize import Locate, Normalizer, Reader
 
 def _enabled(svc: Mapping[str, Any], name: str, profiles: tuple[str, ...], wanted: tuple[str, ...]) -> bool:
     own = [scalar_str(p) for p in svc.get("profiles") or []]
-    return not own or "*" in profiles or any(p in profiles for p in own) or name in wanted
+    active = profiles or ("",)  # with none active, Compose enables a service listing the profile ""
+    return not own or "*" in active or any(p in active for p in own) or name in wanted
 
 
 def _extensions(raw: Mapping[str, Any]) -> dict[str, Any]:

@@ -104,7 +104,7 @@ def healthcheck(h: Healthcheck) -> dict[str, Any]:
 def _resources(r: Resources | None) -> dict[str, Any] | None:
     if r is None:
         return None
-    return _clean({"cpus": _number(r.cpus), "memory": _size(r.memory), "pids": r.pids,
+    return _clean({"cpus": _number(r.cpus) or None, "memory": _size(r.memory or None), "pids": r.pids or None,
                    "devices": list(r.devices), "generic_resources": list(r.generic_resources)})
 
 
@@ -114,8 +114,8 @@ def deploy(d: Deploy) -> dict[str, Any]:
         rp = d.restart_policy
         policy = _clean({"condition": rp.condition, "delay": _dur(rp.delay),
                          "max_attempts": rp.max_attempts, "window": _dur(rp.window)})
-    resources = _clean({"limits": _resources(d.resources_limits),
-                        "reservations": _resources(d.resources_reservations)})
+    resources = {k: v for k, v in (("limits", _resources(d.resources_limits)),
+                                   ("reservations", _resources(d.resources_reservations))) if v is not None}
     return _clean({
         "mode": d.mode, "replicas": d.replicas, "labels": dict(d.labels), "update_config": d.update_config,
         "rollback_config": d.rollback_config, "resources": resources or None,

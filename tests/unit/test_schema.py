@@ -136,7 +136,7 @@ RICH = {
                     "limits": {"cpus": "0.50", "memory": "50M", "pids": 100},
                     "reservations": {
                         "cpus": 0.25,
-                        "memory": 20971520,
+                        "memory": "20M",
                         "devices": [
                             {
                                 "capabilities": ["gpu"],
