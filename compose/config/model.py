@@ -31,6 +31,7 @@ class Port:
     mode: str = "ingress"
     name: str | None = None
     app_protocol: str | None = None
+    protocol_as_written: str | None = None  # "UDP" in a long-syntax port: Compose prints it so
 
 
 @dataclass(frozen=True)

@@ -224,6 +224,7 @@ class Normalizer:
                     published=None if published in (None, "") else scalar_str(published),
                     host_ip=cv.opt_str(item.get("host_ip")),
                     protocol=scalar_str(item.get("protocol", "tcp")).lower(),
+                    protocol_as_written=_if_not_lower(item.get("protocol")),
                     mode=scalar_str(item.get("mode", "ingress")),
                     name=cv.opt_str(item.get("name")),
                     app_protocol=cv.opt_str(item.get("app_protocol")),
@@ -428,6 +429,11 @@ class Normalizer:
             gid=cv.opt_str(raw.get("gid")),
             mode=self.conv(p + ("mode",), cv.to_mode, raw.get("mode")),
         )
+
+
+def _if_not_lower(value: Any) -> str | None:
+    text = cv.opt_str(value)
+    return text if text is not None and text != text.lower() else None
 
 
 def _resolved(args: dict[str, str | None], lookup: Callable[[str], str | None]) -> dict[str, str]:

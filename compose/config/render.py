@@ -54,7 +54,8 @@ def _list(t: tuple[Any, ...]) -> list[Any] | None:
 
 def port(p: Port) -> dict[str, Any]:
     return _clean({"name": p.name, "mode": p.mode, "host_ip": p.host_ip, "target": p.target,
-                   "published": p.published, "protocol": p.protocol, "app_protocol": p.app_protocol})
+                   "published": p.published, "protocol": p.protocol_as_written or p.protocol,
+                   "app_protocol": p.app_protocol})
 
 
 def mount(m: Mount) -> dict[str, Any]:
