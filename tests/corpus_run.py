@@ -18,6 +18,10 @@ import shlex
 import subprocess
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from compose.config.options import LoadOptions
 
 PLACEHOLDER = "${PROJECT_DIR}"
 HOME = "/home/tester"
@@ -56,10 +60,10 @@ def arguments(folder: Path) -> tuple[list[str], list[str]]:
     return shlex.split(_read(folder, "args").strip()), shlex.split(_read(folder, "cmd").strip())
 
 
-def _options(folder: Path, args: list[str], services: list[str]) -> object:
+def _options(folder: Path, args: list[str], services: list[str]) -> LoadOptions:
     from compose.config.options import LoadOptions
 
-    kw: dict[str, object] = {}
+    kw: dict[str, Any] = {}
     lists: dict[str, list[str]] = {"files": [], "profiles": [], "env_files": []}
     names = {"-f": "files", "--file": "files", "--profile": "profiles", "--env-file": "env_files",
              "-p": "project_name", "--project-name": "project_name",
@@ -76,7 +80,7 @@ def _options(folder: Path, args: list[str], services: list[str]) -> object:
         i += 2
     return LoadOptions(files=tuple(lists["files"]), profiles=tuple(lists["profiles"]),
                        env_files=tuple(lists["env_files"]), services=tuple(services),
-                       cwd=str(folder), **kw)  # type: ignore[arg-type]
+                       cwd=str(folder), **kw)
 
 
 def run_pycompose(folder: Path) -> Result:
@@ -87,7 +91,7 @@ def run_pycompose(folder: Path) -> Result:
 
     args, services = arguments(folder)
     try:
-        project = load_project(_options(folder, args, services), environ(folder)).project  # type: ignore[arg-type]
+        project = load_project(_options(folder, args, services), environ(folder)).project
         if services:
             unknown = [s for s in services if s not in project.services]
             if unknown:

@@ -56,7 +56,7 @@ def develop(raw: Any) -> dict[str, Any] | None:
         return None
     rules = []
     for rule in raw.get("watch") or []:
-        out = {"path": scalar_str(rule.get("path", "")), "action": scalar_str(rule.get("action", ""))}
+        out: dict[str, Any] = {"path": scalar_str(rule.get("path", "")), "action": scalar_str(rule.get("action", ""))}
         out |= _omit_empty({"target": cv.opt_str(rule.get("target"))})
         out["exec"] = hook(rule.get("exec"))
         out |= _omit_empty({

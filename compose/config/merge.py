@@ -14,8 +14,8 @@ import fnmatch
 from collections.abc import Callable
 from typing import Any
 
-from .forms import extra_hosts_to_dict, kv_to_dict, names_to_dict, scalar_str
 from . import volumespec
+from .forms import extra_hosts_to_dict, kv_to_dict, names_to_dict, scalar_str
 from .markers import Override, Reset
 
 Merger = Callable[[Any, Any, tuple[str, ...]], Any]

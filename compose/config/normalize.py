@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from ..errors import ConfigError, Location, PathPart
-from . import blocks
+from . import blocks, resources
 from . import coerce as cv
 from .dotenv import parse_dotenv, parse_raw_env
 from .forms import extra_hosts_to_dict, names_to_dict, scalar_str
@@ -19,20 +19,15 @@ from .model import (
     BindOptions,
     Build,
     Dependency,
-    Deploy,
     Device,
     EnvFile,
     FileRef,
-    Healthcheck,
     Logging,
     Mount,
     Port,
-    Resources,
-    RestartPolicy,
     Service,
     ServiceNetwork,
     TmpfsOptions,
-    Ulimit,
     VolumeOptions,
 )
 from .syntax import parse_port, parse_volume
@@ -102,7 +97,7 @@ class Normalizer:
             kw[key] = -1 if scalar_str(value) == "-1" else c(p + (key,), parse_size, value)
         for key in ("cpu_quota", "cpu_rt_runtime"):
             value = raw.get(key)
-            kw[key] = c(p + (key,), parse_duration_us, value)
+            kw[key] = c(p + (key,), resources.parse_duration_us, value)
         kw["pids_limit"] = c(p + ("pids_limit",), cv.to_int, raw.get("pids_limit"))
         kw["cpus"] = c(p + ("cpus",), cv.to_float, raw.get("cpus"))
         kw["stop_grace_period"] = c(p + ("stop_grace_period",), parse_duration, raw.get("stop_grace_period"))
@@ -119,7 +114,7 @@ class Normalizer:
         kw["dns"] = tuple(d for d in kw["dns"] if d)  # Compose drops empty servers
         hosts = c(p + ("extra_hosts",), lambda v: extra_hosts_to_dict(v, strict=True), raw.get("extra_hosts"))
         kw["extra_hosts"] = {h: tuple(ips) for h, ips in (hosts or {}).items()}
-        kw["restart"] = c(p + ("restart",), check_restart, raw.get("restart"))
+        kw["restart"] = c(p + ("restart",), resources.check_restart, raw.get("restart"))
         kw["env_file"] = self.env_files(p, raw.get("env_file"))
         kw["environment"] = self.environment(p, raw.get("environment"), kw["env_file"])
         kw["build"] = self.build(p + ("build",), raw.get("build"))
@@ -128,9 +123,9 @@ class Normalizer:
         kw["networks"] = self.service_networks(p + ("networks",), raw)
         kw["depends_on"] = implied_dependencies(
             self.depends_on(p + ("depends_on",), raw.get("depends_on")), raw)
-        kw["healthcheck"] = self.healthcheck(p + ("healthcheck",), raw.get("healthcheck"))
-        kw["deploy"] = self.deploy(p + ("deploy",), raw.get("deploy"))
-        kw["ulimits"] = self.ulimits(p + ("ulimits",), raw.get("ulimits"))
+        kw["healthcheck"] = resources.healthcheck(c, self.fail, p + ("healthcheck",), raw.get("healthcheck"))
+        kw["deploy"] = resources.deploy(c, p + ("deploy",), raw.get("deploy"))
+        kw["ulimits"] = resources.ulimits(c, p + ("ulimits",), raw.get("ulimits"))
         kw["devices"] = tuple(self.device(p + ("devices", i), d) for i, d in enumerate(raw.get("devices") or []))
         kw["logging"] = self.logging(raw.get("logging"))
         kw["secrets"] = tuple(
@@ -206,7 +201,7 @@ class Normalizer:
             privileged=bool(c(p + ("privileged",), cv.to_bool, raw.get("privileged"))),
             secrets=tuple(self.file_ref(p + ("secrets", i), r) for i, r in enumerate(raw.get("secrets") or [])),
             tags=cv.str_tuple(raw.get("tags")),
-            ulimits=self.ulimits(p + ("ulimits",), raw.get("ulimits")),
+            ulimits=resources.ulimits(c, p + ("ulimits",), raw.get("ulimits")),
             platforms=cv.str_tuple(raw.get("platforms")),
             entitlements=cv.str_tuple(raw.get("entitlements")),
             provenance=cv.opt_str(raw.get("provenance")),
@@ -316,82 +311,6 @@ class Normalizer:
             )
         return out
 
-    def healthcheck(self, p: tuple[PathPart, ...], raw: Any) -> Healthcheck | None:
-        if raw is None:
-            return None
-        c = self.conv
-        test = raw.get("test")
-        if isinstance(test, str):
-            test_t: tuple[str, ...] | None = ("CMD-SHELL", test)
-        elif test is not None:
-            test_t = tuple(scalar_str(t) for t in test)
-            if test_t and test_t[0] not in ("CMD", "CMD-SHELL", "NONE"):
-                raise self.fail(p + ("test",), 'a list must start with "CMD", "CMD-SHELL" or "NONE"')
-        else:
-            test_t = None
-        disable = bool(c(p + ("disable",), cv.to_bool, raw.get("disable")))
-        return Healthcheck(
-            test=test_t,
-            interval=c(p + ("interval",), parse_duration, raw.get("interval")),
-            timeout=c(p + ("timeout",), parse_duration, raw.get("timeout")),
-            retries=c(p + ("retries",), cv.to_int, raw.get("retries")),
-            start_period=c(p + ("start_period",), parse_duration, raw.get("start_period")),
-            start_interval=c(p + ("start_interval",), parse_duration, raw.get("start_interval")),
-            disable=disable,
-        )
-
-    def resources(self, p: tuple[PathPart, ...], raw: Any) -> Resources | None:
-        if raw is None:
-            return None
-        return Resources(
-            cpus=self.conv(p + ("cpus",), cv.to_float, raw.get("cpus")),
-            memory=self.conv(p + ("memory",), parse_size, raw.get("memory")),
-            pids=self.conv(p + ("pids",), cv.to_int, raw.get("pids")),
-            devices=tuple(self.conv(p + ("devices", i), blocks.device_request, d) or {}
-                          for i, d in enumerate(raw.get("devices") or ())),
-            generic_resources=tuple(raw.get("generic_resources") or ()),
-        )
-
-    def deploy(self, p: tuple[PathPart, ...], raw: Any) -> Deploy | None:
-        if raw is None:
-            return None
-        c = self.conv
-        res = raw.get("resources") or {}
-        rp = raw.get("restart_policy")
-        policy = None
-        if rp is not None:
-            q = p + ("restart_policy",)
-            policy = RestartPolicy(
-                condition=cv.opt_str(rp.get("condition")),
-                delay=c(q + ("delay",), parse_duration, rp.get("delay")),
-                max_attempts=c(q + ("max_attempts",), cv.to_int, rp.get("max_attempts")),
-                window=c(q + ("window",), parse_duration, rp.get("window")),
-            )
-        return Deploy(
-            mode=cv.opt_str(raw.get("mode")),
-            replicas=c(p + ("replicas",), cv.to_int, raw.get("replicas")),
-            labels=cv.str_map(raw.get("labels")),
-            resources_limits=self.resources(p + ("resources", "limits"), res.get("limits")),
-            resources_reservations=self.resources(p + ("resources", "reservations"), res.get("reservations")),
-            restart_policy=policy,
-            endpoint_mode=cv.opt_str(raw.get("endpoint_mode")),
-            placement=raw.get("placement"),
-            update_config=raw.get("update_config"),
-            rollback_config=raw.get("rollback_config"),
-        )
-
-    def ulimits(self, p: tuple[PathPart, ...], raw: Any) -> dict[str, Ulimit]:
-        out = {}
-        for name, value in (raw or {}).items():
-            if isinstance(value, dict):
-                soft = self.conv(p + (name, "soft"), cv.to_int, value.get("soft"))
-                hard = self.conv(p + (name, "hard"), cv.to_int, value.get("hard"))
-                out[name] = Ulimit(soft=soft, hard=hard)
-            else:
-                n = self.conv(p + (name,), cv.to_int, value)
-                out[name] = Ulimit(soft=n, hard=n, single=True)
-        return out
-
     def device(self, p: tuple[PathPart, ...], raw: Any) -> Device:
         if isinstance(raw, dict):
             source = scalar_str(raw.get("source", ""))
@@ -460,23 +379,3 @@ def implied_dependencies(declared: dict[str, Dependency], raw: Mapping[str, Any]
         if not text.startswith("container:"):
             out.setdefault(text.split(":")[0], Dependency())
     return out
-
-
-def check_restart(value: Any) -> str:
-    text = scalar_str(value)
-    name, _, count = text.partition(":")
-    if name in ("no", "always", "unless-stopped") and not count:
-        return text
-    if name == "on-failure" and (not count or count.isdigit()):
-        return text
-    raise ValueError(f'"{text}" is not a restart policy (no, always, on-failure[:N], unless-stopped)')
-
-
-def parse_duration_us(value: Any) -> int:
-    """cpu_quota / cpu_rt_runtime: microseconds, written as a number or a duration."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    text = scalar_str(value)
-    if text.lstrip("-").isdigit():
-        return int(text)
-    return round(parse_duration(text) * 1_000_000)

@@ -212,15 +212,13 @@ def check_service_values(project: Project, name: str, svc: Service,
         err(p + ("deploy", "replicas"), "must be greater than or equal to 0")
     limits = deploy.resources_limits if deploy else None
     reservations = deploy.resources_reservations if deploy else None
-    for key, own, other, where in (
-        ("cpus", svc.cpus, limits and limits.cpus, "deploy.resources.limits.cpus"),
-        ("mem_limit", svc.mem_limit, limits and limits.memory, "deploy.resources.limits.memory"),
-        ("mem_reservation", svc.mem_reservation, reservations and reservations.memory,
-         "deploy.resources.reservations.memory"),
-        ("pids_limit", svc.pids_limit, limits and limits.pids, "deploy.resources.limits.pids"),
+    for key, own, block, field_name, where in (
+        ("cpus", svc.cpus, limits, "cpus", "deploy.resources.limits.cpus"),
+        ("mem_limit", svc.mem_limit, limits, "memory", "deploy.resources.limits.memory"),
+        ("mem_reservation", svc.mem_reservation, reservations, "memory", "deploy.resources.reservations.memory"),
+        ("pids_limit", svc.pids_limit, limits, "pids", "deploy.resources.limits.pids"),
     ):
-        if own and deploy is not None and (limits if key != "mem_reservation" else reservations) is not None \
-                and not _same(own, other):
+        if own and block is not None and not _same(own, getattr(block, field_name) or 0):
             err(p + (key,), f"can't set distinct values on '{key}' and '{where}'")
     if svc.build is not None and svc.build.platforms and svc.platform and svc.platform not in svc.build.platforms:
         err(p + ("build", "platforms"), f'service.build.platforms MUST include service.platform "{svc.platform}"')
@@ -236,12 +234,10 @@ def check_service_values(project: Project, name: str, svc: Service,
         mounted.setdefault(m.target, f"volumes[{i}]")
 
 
-def _same(own: float | int, other: float | int | None) -> bool:
+def _same(own: float, other: float) -> bool:
     """Compose compares cpus as float32: 1.5 and "1.50" agree."""
     import struct
 
-    if other is None:
-        return False
     return struct.unpack("f", struct.pack("f", own))[0] == struct.unpack("f", struct.pack("f", other))[0]
 
 
