@@ -274,7 +274,7 @@ def parse_raw_env(text: str, *, filename: str, lookup: Lookup = _no_lookup) -> d
             continue
         key, sep, value = line.partition("=")
         if any(c.isspace() for c in key):
-            raise ConfigError(f'variable "{key}" contains whitespaces', file=filename, line=number)
+            raise ConfigError(f'variable "{key}" contains whitespaces', file=filename, line=number, column=1)
         if sep:
             out[key] = value
         else:
