@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import volumespec
-from .forms import extra_hosts_to_dict, kv_to_dict, names_to_dict, scalar_str
+from .forms import kv_to_dict, names_to_dict, scalar_str
 from .markers import Override, Reset
 
 Merger = Callable[[Any, Any, tuple[str, ...]], Any]
@@ -52,10 +52,21 @@ def _merge_names(base: Any, over: Any, path: tuple[str, ...]) -> Any:
 
 
 def _merge_extra_hosts(base: Any, over: Any, path: tuple[str, ...]) -> Any:
-    merged = extra_hosts_to_dict(base)
-    for host, ips in extra_hosts_to_dict(strip(over)).items():
-        merged[host] = ips
-    return _without_resets(merged, over)
+    """Entries are added, not replaced, as Compose merges them: both sides as ``host=ip`` / ``host:ip``
+    strings (a mapping gives sorted ``host=ip``), the later ones not already written appended."""
+    def as_strings(value: Any) -> list[str]:
+        if isinstance(value, dict):
+            out = []
+            for host, ips in value.items():
+                if ips is None:
+                    out.append(str(host))
+                else:
+                    out.extend(f"{host}={scalar_str(ip)}" for ip in (ips if isinstance(ips, list) else [ips]))
+            return sorted(out)
+        return [scalar_str(v) for v in value or []]
+
+    right = as_strings(base)
+    return right + [entry for entry in as_strings(strip(over)) if entry not in right]
 
 
 def _merge_build(base: Any, over: Any, path: tuple[str, ...]) -> Any:

@@ -225,6 +225,10 @@ def check_service_values(project: Project, name: str, svc: Service,
     for model in svc.models or {}:
         if model not in project.models:
             err(p + ("models",), f'service "{name}" refers to undefined model {model}')
+    for key in ("security_opt", "volumes_from", "external_links", "group_add", "device_cgroup_rules"):
+        values = getattr(svc, key)
+        if len(set(values)) != len(values):  # the same item from two files: Compose's schema refuses it
+            err(p + (key,), "must not contain the same item twice")
     mounted: dict[str, str] = {}
     for i, tmpfs in enumerate(svc.tmpfs):
         mounted.setdefault(tmpfs.split(":")[0], f"tmpfs[{i}]")

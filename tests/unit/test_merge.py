@@ -26,7 +26,7 @@ def svc(base, over):
      {"environment": {"A": "1", "B": "3", "C": None}}),
     ({"labels": {"a": "1"}}, {"labels": ["a=2", "b=3"]}, {"labels": {"a": "2", "b": "3"}}),
     ({"extra_hosts": ["db:10.0.0.1"]}, {"extra_hosts": {"db": "10.0.0.2", "x": "1.1.1.1"}},
-     {"extra_hosts": {"db": ["10.0.0.2"], "x": ["1.1.1.1"]}}),
+     {"extra_hosts": ["db:10.0.0.1", "db=10.0.0.2", "x=1.1.1.1"]}),  # added, as Compose does
     # volumes by container path, later wins in place
     ({"volumes": ["./a:/data", "/cache"]}, {"volumes": ["./b:/data", "logs:/logs"]},
      {"volumes": ["./b:/data", "/cache", "logs:/logs"]}),
