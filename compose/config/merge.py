@@ -105,6 +105,41 @@ def _merge_sequence(base: Any, over: Any, path: tuple[str, ...]) -> Any:
     return _unique(as_list(base) + as_list(over), scalar_str)
 
 
+def _merge_to_sequence(base: Any, over: Any, path: tuple[str, ...]) -> Any:
+    """Both sides as ``KEY=VALUE`` lists (a mapping sorted), appended: the same entry twice stays
+    twice, and is refused later, as Compose's schema refuses it."""
+    def as_list(value: Any) -> list[str]:
+        if isinstance(value, dict):
+            return sorted(k if v is None else f"{k}={scalar_str(v)}" for k, v in value.items())
+        return [scalar_str(v) for v in value or []]
+
+    return as_list(base) + as_list(strip(over))
+
+
+def _merge_ipam_config(base: Any, over: Any, path: tuple[str, ...]) -> Any:
+    """IPAM pools as Compose merges them: the later file's pools, each merged with an earlier one
+    of the same subnet (pools only in the earlier file are dropped)."""
+    if not isinstance(base, list) or not isinstance(over, list):
+        return strip(over)
+    result: list[dict[str, Any]] = []
+    for original in base:
+        right = dict(original) if isinstance(original, dict) else {}
+        for override in strip(over):
+            left = override if isinstance(override, dict) else {}
+            if left.get("subnet") != right.get("subnet") \
+                    and not any(c.get("subnet") == left.get("subnet") for c in result):
+                result.append(left)
+                continue
+            for key, value in left.items():  # in place, as Compose's merge changes the earlier pool
+                right[key] = merge_values(right[key], value, path + (key,)) if key in right else value
+            same = next((i for i, c in enumerate(result) if c.get("subnet") == right.get("subnet")), None)
+            if same is None:
+                result.append(right)
+            else:
+                result[same] = right
+    return result
+
+
 # Rules by path; ``*`` matches one key. The first match wins.
 _SPECIAL: list[tuple[tuple[str, ...], Merger]] = [
     (("services", "*", "command"), _replace),
@@ -132,7 +167,8 @@ _SPECIAL: list[tuple[tuple[str, ...], Merger]] = [
     (("services", "*", "dns_opt"), _merge_sequence),
     (("services", "*", "label_file"), _merge_sequence),
     (("networks", "*", "labels"), _merge_kv),
-    (("volumes", "*", "labels"), _merge_kv),
+    (("networks", "*", "ipam", "config"), _merge_ipam_config),
+    (("volumes", "*", "labels"), _merge_to_sequence),
     (("configs", "*", "labels"), _merge_kv),
     (("secrets", "*", "labels"), _merge_kv),
 ]

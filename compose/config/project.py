@@ -55,6 +55,9 @@ def network(key: str, raw: Mapping[str, Any] | None, project: str) -> Network:
 
 def volume(key: str, raw: Mapping[str, Any] | None, project: str) -> Volume:
     raw = raw or {}
+    labels = raw.get("labels")
+    if isinstance(labels, list) and len(set(map(str, labels))) != len(labels):  # from two files
+        raise ValueError("labels: must not contain the same item twice")
     external, name = _ext_name(raw, key, project)
     return Volume(name=name, driver=cv.opt_str(raw.get("driver")), driver_opts=cv.str_map(raw.get("driver_opts")),
                   external=external, labels=cv.str_map(raw.get("labels")), extensions=_extensions(raw))
