@@ -9,8 +9,10 @@ from public repositories, listed with their commits in ``config_fidelity_sources
     # 2. optionally, for each project Compose refuses, a variant as its platform would run it
     #    (every variable set; the networks, volumes and images the platform provides declared)
     python bench/config_fidelity.py variants --compose /path/to/docker-compose --out WORK WORK/*/
+    #    and, for each project Compose accepts, one that gives its file twice (every merge rule)
+    python bench/config_fidelity.py twice --compose /path/to/docker-compose --out WORK WORK/*/
     # 3. compare (Compose's answers are kept in each folder, so a second run only runs pycompose)
-    python bench/config_fidelity.py compare --compose /path/to/docker-compose WORK [--report FILE]
+    python bench/config_fidelity.py compare --compose /path/to/docker-compose WORK/*/ [--report FILE]
 
 ``compare`` prints the projects tried, those both accept, those with identical JSON, and every
 difference left: a project one side refuses, or the first JSON path where the two differ.
@@ -174,6 +176,25 @@ def variants(binary: str, roots: list[Path], out: Path) -> None:
     print(f"{made} variants", file=sys.stderr)
 
 
+def twice(binary: str, roots: list[Path], out: Path) -> None:
+    """For each project Compose accepts, a variant that gives its file twice (``-f a.yml -f a.yml``):
+    every merge rule, applied to real values."""
+    made = 0
+    for folder in sorted(f for r in roots for f in r.iterdir() if f.is_dir()):
+        if reference(binary, folder).code != 0:
+            continue
+        target = out / f"{folder.parent.name}2" / folder.name
+        if target.exists():
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["cp", "-a", str(folder), str(target)], check=True)
+        (target / REFERENCE).unlink(missing_ok=True)
+        args = (target / "args").read_text().strip()
+        (target / "args").write_text(f"{args} {args}\n")
+        made += 1
+    print(f"{made} variants", file=sys.stderr)
+
+
 def reference(binary: str, folder: Path) -> Result:
     cached = folder / REFERENCE
     if cached.is_file():
@@ -237,6 +258,10 @@ def main() -> int:
     var.add_argument("--compose", required=True)
     var.add_argument("--out", type=Path, required=True)
     var.add_argument("folders", type=Path, nargs="+")
+    tw = sub.add_parser("twice")
+    tw.add_argument("--compose", required=True)
+    tw.add_argument("--out", type=Path, required=True)
+    tw.add_argument("folders", type=Path, nargs="+")
     cmp = sub.add_parser("compare")
     cmp.add_argument("--compose", required=True, help="a Docker Compose v2 binary (docker-compose)")
     cmp.add_argument("--report", type=Path)
@@ -244,6 +269,9 @@ def main() -> int:
     args = parser.parse_args()
     if args.command == "extract":
         extract(args.clones, args.out)
+        return 0
+    if args.command == "twice":
+        twice(args.compose, args.folders, args.out)
         return 0
     if args.command == "variants":
         args.out.mkdir(parents=True, exist_ok=True)
