@@ -271,14 +271,10 @@ class Normalizer:
         )
 
     def service_networks(self, p: tuple[PathPart, ...], raw: Mapping[str, Any]) -> dict[str, ServiceNetwork | None]:
-        if "network_mode" in raw or "provider" in raw:
-            nets = raw.get("networks")
-            if not nets:
-                return {}
-        else:
-            nets = raw.get("networks")
-            if not nets:  # none, or an empty block: the default network, as Compose gives
-                return {"default": None}
+        nets = raw.get("networks")
+        if not nets:  # none, or an empty block: the default network, as Compose gives, except to
+            # a service with a network_mode (even "") or a provider service
+            return {} if "network_mode" in raw or "provider" in raw else {"default": None}
         out: dict[str, ServiceNetwork | None] = {}
         for name, cfg in names_to_dict(nets).items():
             if cfg is None:
