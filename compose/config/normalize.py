@@ -77,7 +77,7 @@ class Normalizer:
             "isolation", "pull_refresh_after",
         )
         ints = (
-            "mem_swappiness", "cpu_shares", "cpu_period", "cpu_rt_period",
+            "mem_swappiness", "cpu_shares", "cpu_period", "cpu_rt_period", "cpu_quota", "cpu_rt_runtime",
             "cpu_count", "cpu_percent", "oom_score_adj", "scale",
         )
         bools = (
@@ -95,9 +95,6 @@ class Normalizer:
         for key in sizes:
             value = raw.get(key)
             kw[key] = -1 if scalar_str(value) == "-1" else c(p + (key,), parse_size, value)
-        for key in ("cpu_quota", "cpu_rt_runtime"):
-            value = raw.get(key)
-            kw[key] = c(p + (key,), resources.parse_duration_us, value)
         kw["pids_limit"] = c(p + ("pids_limit",), cv.to_int, raw.get("pids_limit"))
         kw["cpus"] = c(p + ("cpus",), cv.to_float, raw.get("cpus"))
         kw["stop_grace_period"] = c(p + ("stop_grace_period",), parse_duration, raw.get("stop_grace_period"))
@@ -111,6 +108,8 @@ class Normalizer:
         for key in ("labels", "annotations", "sysctls", "storage_opt"):
             kw[key] = cv.str_map(raw.get(key))
         kw["image"] = kw["image"] or None  # ``image: ""`` is no image, as Compose reads it
+        if kw["pull_policy"] == "if_not_present":  # Compose's older name for it
+            kw["pull_policy"] = "missing"
         kw["dns"] = tuple(d for d in kw["dns"] if d)  # Compose drops empty servers
         hosts = c(p + ("extra_hosts",), lambda v: extra_hosts_to_dict(v, strict=True), raw.get("extra_hosts"))
         kw["extra_hosts"] = {h: tuple(ips) for h, ips in (hosts or {}).items()}

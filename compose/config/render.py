@@ -156,7 +156,8 @@ def _blkio_rate(entry: Any, in_bytes: bool) -> Any:
     return {"Path": entry.get("path"), "Rate": text}
 
 
-_NOT_PRINTED = {"name", "env_file"}  # env_file is already folded into environment
+# env_file is already folded into environment; Compose v2.40 has no field for pull_refresh_after
+_NOT_PRINTED = {"name", "env_file", "pull_refresh_after"}
 _POINTERS = {"init", "attach", "scale", "stop_grace_period"}  # printed even when false or 0
 
 

@@ -103,13 +103,3 @@ def check_restart(value: Any) -> str:
     if name == "on-failure" and (not count or count.isdigit()):
         return text
     raise ValueError(f'"{text}" is not a restart policy (no, always, on-failure[:N], unless-stopped)')
-
-
-def parse_duration_us(value: Any) -> int:
-    """cpu_quota / cpu_rt_runtime: microseconds, written as a number or a duration."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    text = scalar_str(value)
-    if text.lstrip("-").isdigit():
-        return int(text)
-    return round(parse_duration(text) * 1_000_000)
