@@ -113,3 +113,32 @@ def provider(raw: Any) -> dict[str, Any] | None:
     for key, value in (raw.get("options") or {}).items():
         options[key] = [scalar_str(v) for v in value] if isinstance(value, list) else [scalar_str(value)]
     return _omit_empty({"type": cv.opt_str(raw.get("type")), "options": options})
+
+
+def rollout(raw: Any) -> dict[str, Any] | None:
+    """``deploy.update_config`` / ``rollback_config``: numbers as numbers, durations as Go prints them."""
+    from .units import format_duration, parse_duration
+
+    if raw is None:
+        return None
+    parallelism = raw.get("parallelism")
+    ratio = cv.to_float(raw["max_failure_ratio"]) if raw.get("max_failure_ratio") is not None else None
+    return ({} if parallelism is None else {"parallelism": cv.to_int(parallelism)}) | _omit_empty({
+        "delay": format_duration(parse_duration(raw["delay"])) if raw.get("delay") else None,
+        "failure_action": cv.opt_str(raw.get("failure_action")),
+        "monitor": format_duration(parse_duration(raw["monitor"])) if raw.get("monitor") else None,
+        "max_failure_ratio": (int(ratio) if ratio.is_integer() else ratio) if ratio else None,
+        "order": cv.opt_str(raw.get("order")),
+    })
+
+
+def placement(raw: Any) -> dict[str, Any] | None:
+    """``deploy.placement``: constraints, preferences, and max_replicas_per_node as a number."""
+    if raw is None:
+        return None
+    replicas = raw.get("max_replicas_per_node")
+    return _omit_empty({
+        "constraints": _str_list(raw.get("constraints")),
+        "preferences": [{"spread": scalar_str(p.get("spread", ""))} for p in raw.get("preferences") or []],
+        "max_replicas_per_node": cv.to_int(replicas) if replicas is not None else None,
+    })

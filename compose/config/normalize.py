@@ -180,6 +180,8 @@ class Normalizer:
             return Build(context=raw)
         c = self.conv
         inline = cv.opt_str(raw.get("dockerfile_inline"))
+        if inline and raw.get("dockerfile"):
+            self.errors.append(self.fail(p + ("dockerfile_inline",), "dockerfile and dockerfile_inline are exclusive"))
         return Build(
             context=scalar_str(raw.get("context", ".")),
             dockerfile=None if inline is not None else scalar_str(raw.get("dockerfile", "Dockerfile")),
@@ -326,7 +328,7 @@ class Normalizer:
             return None
         opts = raw.get("options") or {}
         return Logging(driver=cv.opt_str(raw.get("driver")),
-                       options={k: cv.opt_str(v) for k, v in opts.items()})
+                       options={k: "" if v is None else scalar_str(v) for k, v in opts.items()})
 
     def file_ref(self, p: tuple[PathPart, ...], raw: Any, default_dir: str | None = None) -> FileRef:
         """A secret or config a service uses; secrets default to /run/secrets/<source>."""

@@ -244,13 +244,12 @@ def network(n: Network, *, as_json: bool = False) -> dict[str, Any]:
         "driver": n.ipam_driver,
         "config": [_clean({"subnet": p.subnet, "ip_range": p.ip_range, "gateway": p.gateway,
                            "aux_addresses": dict(p.aux_addresses)}) for p in n.ipam_config],
-        "options": dict(n.ipam_options),
-    })
+    })  # Compose v2.40's IPAM type has no options: they are not printed
     out = _clean({
         "name": n.name, "driver": n.driver, "driver_opts": dict(n.driver_opts), "ipam": ipam or None,
         "external": n.external, "internal": n.internal, "attachable": n.attachable,
-        "enable_ipv4": n.enable_ipv4, "enable_ipv6": n.enable_ipv6, "labels": dict(n.labels),
-    })
+        "labels": dict(n.labels),
+    }) | {k: v for k, v in (("enable_ipv4", n.enable_ipv4), ("enable_ipv6", n.enable_ipv6)) if v is not None}
     if as_json:
         out.setdefault("ipam", {})
         return out

@@ -77,9 +77,9 @@ def deploy(c: Conv, p: Path, raw: Any) -> Deploy | None:
         resources_reservations=resources(c, p + ("resources", "reservations"), res.get("reservations")),
         restart_policy=policy,
         endpoint_mode=cv.opt_str(raw.get("endpoint_mode")),
-        placement=raw.get("placement"),
-        update_config=raw.get("update_config"),
-        rollback_config=raw.get("rollback_config"),
+        placement=c(p + ("placement",), blocks.placement, raw.get("placement")),
+        update_config=c(p + ("update_config",), blocks.rollout, raw.get("update_config")),
+        rollback_config=c(p + ("rollback_config",), blocks.rollout, raw.get("rollback_config")),
     )
 
 def ulimits(c: Conv, p: Path, raw: Any) -> dict[str, Ulimit]:

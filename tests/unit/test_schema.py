@@ -253,7 +253,7 @@ RICH = {
                         "mtu": 1400,
                     },
                     "priority": 1000,
-                    "gw_priority": "1",
+                    "gw_priority": 1,
                     "x-net": "extra",
                 },
                 "back": None,
@@ -388,7 +388,7 @@ RICH = {
             "sysctls": ["net.core.somaxconn=1024"],
             "tmpfs": "/run",
             "ulimits": {"nofile": "1024"},
-            "use_api_socket": "false",
+            "use_api_socket": False,
             "volumes": ["/data", "cache:/cache"],
         },
         "db": {
@@ -474,7 +474,7 @@ RICH = {
     },
     "models": {
         "llm": {"model": "ai/smollm2", "context_size": 1024, "runtime_flags": ["--a-flag"]},
-        "emb": {"model": "ai/embed", "name": "embedder", "context_size": "2048", "x-m": 1},
+        "emb": {"model": "ai/embed", "name": "embedder", "context_size": 2048, "x-m": 1},
     },
 }
 
