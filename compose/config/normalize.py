@@ -107,6 +107,7 @@ class Normalizer:
         kw["expose"] = cv.str_tuple(raw.get("expose"))
         for key in ("labels", "annotations", "sysctls", "storage_opt"):
             kw[key] = cv.str_map(raw.get(key))
+        kw["labels"] = {**self.label_files(p + ("label_file",), kw["label_file"]), **kw["labels"]}
         kw["image"] = kw["image"] or None  # ``image: ""`` is no image, as Compose reads it
         if kw["pull_policy"] == "if_not_present":  # Compose's older name for it
             kw["pull_policy"] = "missing"
@@ -154,6 +155,16 @@ class Normalizer:
             else:
                 out.append(EnvFile(path=scalar_str(item)))
         return tuple(out)
+
+    def label_files(self, p: tuple[PathPart, ...], paths: tuple[str, ...]) -> dict[str, str]:
+        """Labels read from ``label_file`` files (.env syntax); the service's own labels win."""
+        out: dict[str, str] = {}
+        for i, path in enumerate(paths):
+            if not self.reader.isfile(path):
+                self.errors.append(self.fail(p + (i,), f"label file {path} not found"))
+                continue
+            out.update(parse_dotenv(self.reader.read_text(path), filename=path, lookup=self.reader.lookup))
+        return out
 
     def environment(self, p: tuple[PathPart, ...], raw: Any, env_files: tuple[EnvFile, ...]) -> dict[str, str | None]:
         env: dict[str, str | None] = {}
@@ -311,7 +322,9 @@ class Normalizer:
     def device(self, p: tuple[PathPart, ...], raw: Any) -> Device:
         if isinstance(raw, dict):
             source = scalar_str(raw.get("source", ""))
-            return Device(source=source, target=scalar_str(raw.get("target", source)),
+            if "target" not in raw:
+                raise self.fail(p, "a device in the long syntax needs a target")
+            return Device(source=source, target=scalar_str(raw["target"]),
                           permissions=scalar_str(raw.get("permissions", "rwm")))
         parts = scalar_str(raw).split(":")
         if len(parts) > 3 or not parts[0]:

@@ -157,7 +157,7 @@ def _blkio_rate(entry: Any, in_bytes: bool) -> Any:
 
 
 # env_file is already folded into environment; Compose v2.40 has no field for pull_refresh_after
-_NOT_PRINTED = {"name", "env_file", "pull_refresh_after"}
+_NOT_PRINTED = {"name", "env_file", "label_file", "pull_refresh_after"}  # label_file: folded into labels
 _POINTERS = {"init", "attach", "scale", "stop_grace_period"}  # printed even when false or 0
 
 
