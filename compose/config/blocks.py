@@ -13,6 +13,7 @@ from typing import Any
 
 from . import coerce as cv
 from .forms import scalar_str
+from .units import format_duration, parse_duration
 
 
 def _zero(value: Any) -> bool:
@@ -117,8 +118,6 @@ def provider(raw: Any) -> dict[str, Any] | None:
 
 def rollout(raw: Any) -> dict[str, Any] | None:
     """``deploy.update_config`` / ``rollback_config``: numbers as numbers, durations as Go prints them."""
-    from .units import format_duration, parse_duration
-
     if raw is None:
         return None
     parallelism = raw.get("parallelism")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -243,8 +244,6 @@ def check_service_values(project: Project, name: str, svc: Service,
 
 def _same(own: float, other: float) -> bool:
     """Compose compares cpus as float32: 1.5 and "1.50" agree."""
-    import struct
-
     return struct.unpack("f", struct.pack("f", own))[0] == struct.unpack("f", struct.pack("f", other))[0]
 
 

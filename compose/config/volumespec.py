@@ -12,6 +12,8 @@ only, so ``c:/data`` is not a Windows drive path.
 
 from __future__ import annotations
 
+import posixpath
+
 from .model import BindOptions, Mount, VolumeOptions
 
 PROPAGATIONS = ("rprivate", "private", "rshared", "shared", "rslave", "slave")
@@ -92,8 +94,6 @@ def _target(spec: str, target: str) -> str:
 
 def clean(path: str) -> str:
     """Go's ``path.Clean``: ``/a//b/../c/`` -> ``/a/c``."""
-    import posixpath
-
     out = posixpath.normpath(path)
     return "/" + out.lstrip("/") if out.startswith("//") else out
 
