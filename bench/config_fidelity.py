@@ -130,6 +130,8 @@ def _value_for(name: str) -> str:
     upper = name.upper()
     if "PORT" in upper:
         return "8080"
+    if "RESTART" in upper:
+        return "unless-stopped"
     if any(w in upper for w in ("DIR", "PATH", "DATA", "ROOT", "FOLDER", "LOCATION", "MEDIA", "STORAGE")):
         return f"/srv/{name.lower()}"
     if any(w in upper for w in ("PUID", "PGID", "UID", "GID")):
@@ -168,7 +170,7 @@ def variants(binary: str, roots: list[Path], out: Path) -> None:
             else:
                 break
             (target / "platform.yaml").write_text(json.dumps(platform, indent=1) + "\n")
-            args = (target / "args").read_text().strip()
+            args = (target / "args").read_text().strip() if (target / "args").is_file() else ""
             if "platform.yaml" not in args:
                 (target / "args").write_text(args + " -f platform.yaml\n")
             (target / REFERENCE).unlink()
@@ -181,8 +183,8 @@ def twice(binary: str, roots: list[Path], out: Path) -> None:
     every merge rule, applied to real values."""
     made = 0
     for folder in sorted(f for r in roots for f in r.iterdir() if f.is_dir()):
-        if reference(binary, folder).code != 0:
-            continue
+        if not (folder / "args").is_file() or reference(binary, folder).code != 0:
+            continue  # a project found by default discovery has no file to give twice
         target = out / f"{folder.parent.name}2" / folder.name
         if target.exists():
             continue
