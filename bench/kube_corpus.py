@@ -117,7 +117,7 @@ def reason(d: Diagnostic) -> tuple[str, str]:
     if big:
         return "bind of a project path too big for a ConfigMap", f"{big.group(1)}, {big.group(2)}"
     keys = [str(p) for p in d.path if not isinstance(p, int)]
-    return (keys[-1] if keys else "?"), d.message.split(":")[0]
+    return (keys[-1] if keys else "?"), d.message.split(": ")[0]
 
 
 def main(argv: list[str] | None = None) -> int:
