@@ -16,6 +16,7 @@ store lock around any write.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -28,6 +29,7 @@ from ..state import read_json, write_json
 from .model import INDEX_MEDIA_TYPE, REF_NAME, Descriptor
 
 _JSON_LIMIT = 64 << 20
+PINS = "pins"
 
 
 @dataclass
@@ -142,7 +144,36 @@ class Layout:
         write_json(self.index_path, {"schemaVersion": 2, "mediaType": INDEX_MEDIA_TYPE, "manifests": manifests})
 
     def clear_tmp(self) -> None:
-        """Remove staging leftovers of crashed operations (call with the store lock held)."""
+        """Remove staging leftovers of crashed operations, not the flocked folders of live ones."""
+        if not os.path.isdir(self.tmp):
+            return
+        for name in os.listdir(self.tmp):
+            path = os.path.join(self.tmp, name)
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            except OSError:
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # an operation under way
+            finally:
+                os.close(fd)
+            shutil.rmtree(path, ignore_errors=True)
+
+    def pinned(self) -> set[str]:
+        """Blob digests and diff ids that operations under way (or crashed, until pruned) still need.
+
+        A pull puts each layer into the store as soon as it has it, before the
+        index names the image: its ``tmp/op-*/pins`` file keeps those from
+        being collected meanwhile.
+        """
+        out: set[str] = set()
         if os.path.isdir(self.tmp):
             for name in os.listdir(self.tmp):
-                shutil.rmtree(os.path.join(self.tmp, name), ignore_errors=True)
+                try:
+                    with open(os.path.join(self.tmp, name, PINS), encoding="utf-8") as fh:
+                        out.update(line.strip() for line in fh if line.strip())
+                except OSError:
+                    continue
+        return out

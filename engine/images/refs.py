@@ -74,7 +74,7 @@ def canonical(ref: str) -> str:
     """The fully qualified form (``docker.io/library/busybox:latest``), as containerd names images."""
     parsed = parse(ref)
     first = parsed.repository.split("/", 1)[0]
-    if "/" in parsed.repository and _is_domain(first):
+    if "/" in parsed.repository and is_domain(first):
         return str(parsed)
     if "/" not in parsed.repository:
         return f"docker.io/library/{parsed}"
@@ -83,12 +83,13 @@ def canonical(ref: str) -> str:
 
 def _split_domain(name: str) -> tuple[str | None, str]:
     first, sep, rest = name.partition("/")
-    if sep and _is_domain(first):
+    if sep and is_domain(first):
         return first, rest
     return None, name
 
 
-def _is_domain(component: str) -> bool:
+def is_domain(component: str) -> bool:
+    """Whether the first component of a name is a registry (Docker's rule)."""
     # Docker's rule: a first component with a dot or a port, "localhost", or
     # any upper-case letter names a registry rather than a namespace.
     return any(c in component for c in ".:") or component == "localhost" or component.lower() != component

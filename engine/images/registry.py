@@ -1,135 +1,171 @@
-"""Pull and push images over the OCI distribution API (the Docker Registry HTTP API V2).
+"""Pull images from registries (the OCI distribution API); ``push`` is in ``push.py``.
 
-A pull fetches the manifest (following an image index to the linux/<host
-arch> manifest) and the config, checking each against its digest, then hands
-the store an OCI image layout as a tar stream built on the fly, whose layer
-members are read straight from the registry and hashed as they pass: the
-image goes through ``ImageStore.load`` and is stored exactly like a loaded
-OCI archive (layers unpacked once by the safe extractor, every digest checked
-again). A blob whose bytes do not match its digest aborts the load, and
-nothing of the image is kept. The store's lock is held while the layers
-stream in, so other image writers wait for the download.
+A pull resolves the reference (``distribution.parse_remote``), asks
+``registries.conf`` where it may come from (short names: each search
+registry in turn; each of those: its mirrors, then the registry itself) and
+takes the first place that has the manifest. It follows an image index to
+the linux/<host arch> manifest, checks every manifest and the config against
+their digests, and brings the layers in with ``fetch``: three at a time, each
+unpacked as soon as it is in, the ones the store has skipped. The image is
+named in the store last: a pull that fails leaves no image (layers it
+committed are swept by ``prune``).
 
-Plain HTTP is used for loopback registries (``localhost:5000``,
-``127.0.0.1:5000``) and for hosts named in ``insecure_registries`` (by
-default ``PYCOMPOSE_INSECURE_REGISTRIES``, comma-separated); HTTPS otherwise.
-Access is anonymous, including the bearer-token handshake. References
-without a registry host (or naming Docker Hub) are refused without any
-network access: no registry is reachable for them here.
+A ``Context`` holds what a run shares between its pulls and pushes: the
+registries.conf, the credentials, the HTTP transport and the tokens.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-import os
-import tarfile
-from collections.abc import Iterable, Iterator
-from contextlib import AbstractContextManager
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode, urljoin
 
 from ..errors import ArchiveError, EngineError, NotFound
+from .auth import Auth
+from .client import Client
+from .credentials import Credentials
 from .distribution import (
-    _CHUNK,
-    _JSON_LIMIT,
-    _MAX_HOPS,
-    DOCKER_HUB,
-    HUB_REFUSED,
-    NoRegistry,
+    JSON_LIMIT,
     Progress,
     RemoteRef,
-    _Client,
-    _json,
-    fail,
+    Transfer,
+    no_progress,
+    parse_json,
     parse_remote,
-    plain_http,
+    registry_error,
 )
+from .fetch import fetch_layers
 from .load import DOCKER_LIST, DOCKER_MANIFEST
 from .model import (
-    CONTAINERD_NAME,
     HOST_ARCH,
     INDEX_MEDIA_TYPE,
     MANIFEST_MEDIA_TYPE,
     Descriptor,
     Image,
     is_sha256,
+    parse_config,
 )
+from .receive import Receiver, note_sources
+from .regconf import Endpoint, RegistriesConf
 from .store import ImageStore
+from .transport import Transport
 
-__all__ = ["DOCKER_HUB", "HUB_REFUSED", "NoRegistry", "RemoteRef", "parse_remote", "plain_http", "pull", "push",
-           "fail"]
+__all__ = ["Context", "RemoteRef", "parse_remote", "pull"]
 
 _INDEXES = {INDEX_MEDIA_TYPE, DOCKER_LIST}
 _MANIFESTS = {MANIFEST_MEDIA_TYPE, DOCKER_MANIFEST}
 _ACCEPT = ", ".join([INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE, DOCKER_LIST, DOCKER_MANIFEST])
+_MAX_HOPS = 5
 
 
-def _digest_error(where: str, digest: str, size: int, got: int, actual: str) -> ArchiveError:
-    return ArchiveError(f"{where}: blob {digest} failed verification: received {got} bytes with digest {actual} "
-                        f"(expected {size} bytes); refused, nothing of the image was kept")
+@dataclass
+class Context:
+    """What the pulls and pushes of one run share."""
+
+    conf: RegistriesConf
+    transport: Transport
+    auth: Auth
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Context:
+        conf = RegistriesConf.from_env(environ)
+        transport = Transport(conf.certs_dirs, environ)
+        return cls(conf, transport, Auth(transport, Credentials(environ)))
+
+    def client(self, endpoint: Endpoint, actions: str = "pull", extra_scopes: tuple[str, ...] = ()) -> Client:
+        return Client(endpoint, self.transport, self.auth, actions, extra_scopes)
 
 
-# -- pull -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Resolved:
+    client: Client
+    raw: bytes
+    media_type: str
+    digest: str
 
 
-def pull(store: ImageStore, ref: str, *, insecure_registries: Iterable[str] | None = None,
-         progress: Progress | None = None) -> Image:
+def pull(store: ImageStore, ref: str, *, context: Context | None = None, progress: Progress | None = None) -> Image:
     """Pull ``ref`` into ``store`` and tag it with the reference (a digest-only reference stays untagged)."""
+    ctx = context or Context.from_env()
+    say = progress or no_progress
     remote = parse_remote(ref)
-    say: Progress = progress or (lambda _id, _status: None)
-    client = _Client(remote, "pull", insecure_registries)
-    client.ping()
-    raw, mtype, digest = _manifest(client, remote.reference, str(remote))
-    for _ in range(_MAX_HOPS):
-        if mtype in _MANIFESTS:
-            break
-        chosen = _choose(_json(raw, f"index {digest}"), f"{remote} (index {digest})")
-        raw, mtype, digest = _manifest(client, chosen.digest, f"{remote} -> {chosen.digest}")
-    else:
-        raise ArchiveError(f"{remote}: image indexes nested too deeply")
-    body = _json(raw, f"manifest {digest}")
+    found = _resolve(ctx, remote)
+    client, digest = found.client, found.digest
+    body = parse_json(found.raw, f"manifest {digest}")
     if not isinstance(body, dict) or not isinstance(body.get("layers"), list):
         raise ArchiveError(f"{remote}: manifest {digest} has no layers list")
     config = Descriptor.from_json(body.get("config"), f"manifest {digest} config")
     layers = [Descriptor.from_json(item, f"manifest {digest} layer {i}") for i, item in enumerate(body["layers"])]
+    tag = remote.local_tag
     same = next((image for image in store.list() if image.digest == digest), None)
     if same is not None:
-        if remote.local_tag and remote.local_tag not in same.refs:
-            store.tag(same.id, remote.local_tag)
-        say(remote.local_tag or digest, "Image is up to date")
-        return store.get(remote.local_tag or same.id)
+        if tag and tag not in same.refs:
+            store.tag(same.id, tag)
+        say(Transfer("", "Image is up to date"))
+        return store.get(tag or same.id)
     config_raw = _small_blob(client, config, f"{remote} config")
-    index = {"schemaVersion": 2, "mediaType": INDEX_MEDIA_TYPE, "manifests": [{
-        "mediaType": mtype, "digest": digest, "size": len(raw),
-        **({"annotations": {CONTAINERD_NAME: remote.local_tag}} if remote.local_tag else {})}]}
-    members = [_bytes_member("oci-layout", b'{"imageLayoutVersion":"1.0.0"}'),
-               _bytes_member("index.json", json.dumps(index).encode()),
-               _bytes_member(f"blobs/sha256/{digest[7:]}", raw),
-               _bytes_member(f"blobs/sha256/{config.hex}", config_raw)]
-    for layer in {d.digest: d for d in layers}.values():
-        members.append(_blob_member(store, client, layer, str(remote), say))
-    names = store.load(_TarStream(_chain(members)))
-    return store.get(names[0])
+    _, diff_ids = parse_config(parse_json(config_raw, f"{remote} config"))
+    if len(diff_ids) != len(layers):
+        raise ArchiveError(f"{remote}: the config lists {len(diff_ids)} layers, the manifest {len(layers)}")
+    with Receiver(store) as receiver:
+        fetch_layers(receiver, client, list(zip(layers, diff_ids, strict=True)), str(remote), say)
+        image = receiver.finish(found.raw, Descriptor(found.media_type, digest, len(found.raw)), config_raw,
+                                config.digest, layers, diff_ids, tag)
+    note_sources(store, f"{client.host}/{client.endpoint.repository}", [d.digest for d in layers])
+    say(Transfer("", f"Digest: {digest}"))
+    return image
 
 
-def _manifest(client: _Client, reference: str, where: str) -> tuple[bytes, str, str]:
+def _resolve(ctx: Context, remote: RemoteRef) -> _Resolved:
+    """The image manifest, from the first place that has it (search registries, mirrors, the registry)."""
+    failures: list[tuple[Endpoint, EngineError]] = []
+    for candidate in ctx.conf.candidates(remote):
+        for endpoint in ctx.conf.endpoints(candidate):
+            try:
+                client = ctx.client(endpoint)
+                client.ping()
+                return _platform_manifest(client, candidate, endpoint)
+            except EngineError as exc:
+                if isinstance(exc, ArchiveError):
+                    raise
+                failures.append((endpoint, exc))
+    if len(failures) == 1:
+        raise failures[0][1]
+    kind = NotFound if all(isinstance(e, NotFound) for _, e in failures) else EngineError
+    raise kind(f"{remote}: not pulled from any of {len(failures)} places: "
+               + "; ".join(f"{'mirror ' if ep.mirror else ''}{ep.host}: {e}" for ep, e in failures))
+
+
+def _platform_manifest(client: Client, remote: RemoteRef, endpoint: Endpoint) -> _Resolved:
+    where = f"{remote}" + (f" (from mirror {endpoint.host})" if endpoint.mirror else "")
+    raw, mtype, digest = _manifest(client, remote.reference, where)
+    for _ in range(_MAX_HOPS):
+        if mtype in _MANIFESTS:
+            return _Resolved(client, raw, mtype, digest)
+        chosen = _choose(parse_json(raw, f"index {digest}"), f"{where} (index {digest})")
+        raw, mtype, digest = _manifest(client, chosen.digest, f"{where} -> {chosen.digest}")
+    raise ArchiveError(f"{remote}: image indexes nested too deeply")
+
+
+def _manifest(client: Client, reference: str, where: str) -> tuple[bytes, str, str]:
     """The manifest's bytes, media type and digest, checked against the digest asked for or announced."""
-    with client.request("GET", client.url("manifests", reference), {"Accept": _ACCEPT}) as resp:
+    with client.request("GET", client.url("manifests", reference), {"Accept": _ACCEPT},
+                        what=f"manifest {where}") as resp:
         if resp.status == 404:
-            raise NotFound(f"manifest unknown: {where} is not in registry {client.ref.host}")
+            raise NotFound(f"manifest unknown: {where} is not in registry {client.host}")
+        raw = resp.read(JSON_LIMIT + 1)
         if resp.status != 200:
-            fail(resp, f"manifest {where}")
-        raw = resp.read(_JSON_LIMIT + 1)
-        ctype = (resp.getheader("Content-Type") or "").split(";")[0].strip()
-        announced = resp.getheader("Docker-Content-Digest") or ""
-    if len(raw) > _JSON_LIMIT:
-        raise ArchiveError(f"manifest {where}: larger than {_JSON_LIMIT} bytes")
+            raise registry_error(resp.status, resp.reason, raw, f"manifest {where}")
+        ctype = resp.header("Content-Type").split(";")[0].strip()
+        announced = resp.header("Docker-Content-Digest")
+    if len(raw) > JSON_LIMIT:
+        raise ArchiveError(f"manifest {where}: larger than {JSON_LIMIT} bytes")
     digest = "sha256:" + hashlib.sha256(raw).hexdigest()
     expected = reference if is_sha256(reference) else announced if is_sha256(announced) else digest
     if digest != expected:
         raise ArchiveError(f"manifest {where}: content is {digest}, expected {expected}; refused")
-    body = _json(raw, f"manifest {where}")
+    body = parse_json(raw, f"manifest {where}")
     if not isinstance(body, dict):
         raise ArchiveError(f"manifest {where}: not a JSON object")
     inner = body.get("mediaType")
@@ -160,146 +196,15 @@ def _choose(index: Any, where: str) -> Descriptor:
     return Descriptor.from_json(ours[0], where)
 
 
-def _small_blob(client: _Client, desc: Descriptor, where: str) -> bytes:
-    if desc.size > _JSON_LIMIT:
+def _small_blob(client: Client, desc: Descriptor, where: str) -> bytes:
+    if desc.size > JSON_LIMIT:
         raise ArchiveError(f"{where}: {desc.size} bytes is too large for an image config")
-    with client.request("GET", client.url("blobs", desc.digest)) as resp:
-        if resp.status != 200:
-            fail(resp, f"{where} blob {desc.digest}")
+    with client.request("GET", client.url("blobs", desc.digest), what=where) as resp:
         raw = resp.read(desc.size + 1)
+        if resp.status != 200:
+            raise registry_error(resp.status, resp.reason, raw, f"{where} blob {desc.digest}")
     actual = "sha256:" + hashlib.sha256(raw).hexdigest()
     if actual != desc.digest or len(raw) != desc.size:
-        raise _digest_error(where, desc.digest, desc.size, len(raw), actual)
+        raise ArchiveError(f"{where}: blob {desc.digest} failed verification: received {len(raw)} bytes with "
+                           f"digest {actual} (expected {desc.size} bytes); refused, nothing of the image was kept")
     return raw
-
-
-# -- the OCI layout as a tar stream ---------------------------------------------------
-
-Member = Iterator[bytes]
-
-
-def _header(name: str, size: int) -> bytes:
-    info = tarfile.TarInfo(name)
-    info.size, info.mode, info.mtime = size, 0o644, 0
-    return info.tobuf(tarfile.PAX_FORMAT)
-
-
-def _bytes_member(name: str, data: bytes) -> Member:
-    yield _header(name, len(data))
-    yield data
-    yield b"\0" * (-len(data) % 512)
-
-
-def _blob_member(store: ImageStore, client: _Client, desc: Descriptor, where: str, say: Progress) -> Member:
-    """A blob from the store when it has it, else from the registry; hashed as it passes, opened lazily."""
-    short = desc.hex[:12]
-    yield _header(f"blobs/sha256/{desc.hex}", desc.size)
-    source: AbstractContextManager[Any]
-    local = store.layout.blob_path(desc.digest)
-    download = not os.path.exists(local)
-    if not download:
-        say(short, "Already exists")
-        source = open(local, "rb")
-    else:
-        say(short, "Pulling fs layer")
-        resp = client.request("GET", client.url("blobs", desc.digest))
-        if resp.status != 200:
-            fail(resp, f"{where} layer {desc.digest}")
-        source = resp
-    hasher, got = hashlib.sha256(), 0
-    with source as src:
-        while chunk := src.read(min(_CHUNK, desc.size - got + 1)):
-            got += len(chunk)
-            hasher.update(chunk)
-            if got > desc.size:
-                break
-            yield chunk
-    actual = "sha256:" + hasher.hexdigest()
-    if got != desc.size or actual != desc.digest:
-        raise _digest_error(f"{where} from {client.ref.host}", desc.digest, desc.size, got, actual)
-    if download:
-        say(short, "Pull complete")
-    yield b"\0" * (-desc.size % 512)
-
-
-def _chain(members: list[Member]) -> Iterator[bytes]:
-    for member in members:
-        yield from member
-    yield b"\0" * 1024
-
-
-class _TarStream:
-    """A reader over generated chunks: what ``ImageStore.load`` reads as an archive."""
-
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self._chunks = chunks
-        self._buf = b""
-        self._pos = 0
-
-    def read(self, n: int = -1, /) -> bytes:
-        if n < 0:
-            rest = self._buf[self._pos:] + b"".join(self._chunks)
-            self._buf, self._pos = b"", 0
-            return rest
-        while self._pos >= len(self._buf):
-            chunk = next(self._chunks, None)
-            if chunk is None:
-                return b""
-            self._buf, self._pos = chunk, 0
-        out = self._buf[self._pos:self._pos + n]
-        self._pos += len(out)
-        return out
-
-
-# -- push -----------------------------------------------------------------------------
-
-
-def push(store: ImageStore, ref: str, *, insecure_registries: Iterable[str] | None = None,
-         progress: Progress | None = None) -> str:
-    """Upload the image tagged ``ref`` (blobs the registry lacks, then the manifest); its manifest digest."""
-    remote = parse_remote(ref)
-    if remote.digest or not remote.local_tag:
-        raise EngineError(f"{ref}: push needs a tag, not a digest")
-    say: Progress = progress or (lambda _id, _status: None)
-    image = store.get(remote.local_tag)
-    try:
-        with open(store.layout.blob_path(image.digest), "rb") as fh:
-            manifest = fh.read()
-    except FileNotFoundError:
-        raise NotFound(f"No such image: {ref} (removed while pushing)") from None
-    body = _json(manifest, f"manifest {image.digest}")
-    config = Descriptor.from_json(body.get("config"), f"manifest {image.digest}")
-    client = _Client(remote, "pull,push", insecure_registries)
-    client.ping()
-    for desc in [*{d.digest: d for d in image.layers}.values(), config]:
-        _push_blob(store, client, desc, say)
-    mtype = str(body.get("mediaType") or MANIFEST_MEDIA_TYPE)
-    with client.request("PUT", client.url("manifests", remote.reference), {"Content-Type": mtype}, manifest) as resp:
-        if resp.status not in (200, 201):
-            fail(resp, f"push of manifest {remote}")
-    say(remote.tag or "", f"digest: {image.digest} size: {len(manifest)}")
-    return image.digest
-
-
-def _push_blob(store: ImageStore, client: _Client, desc: Descriptor, say: Progress) -> None:
-    """Monolithic upload (POST, then PUT with ``?digest=``) unless the registry has the blob already."""
-    short = desc.hex[:12]
-    with client.request("HEAD", client.url("blobs", desc.digest)) as resp:
-        if resp.status == 200:
-            say(short, "Layer already exists")
-            return
-    with client.request("POST", client.url("blobs", "uploads/"), {"Content-Length": "0"}, b"") as resp:
-        if resp.status != 202 or not resp.getheader("Location"):
-            fail(resp, f"upload of {desc.digest}")
-        location = urljoin(client.url("blobs", "uploads/"), resp.getheader("Location") or "")
-    location += ("&" if "?" in location else "?") + urlencode({"digest": desc.digest})
-    say(short, "Pushing")
-    try:
-        with open(store.layout.blob_path(desc.digest), "rb") as fh, client.request(
-                "PUT", location, {"Content-Type": "application/octet-stream", "Content-Length": str(desc.size)},
-                fh) as resp:
-            if resp.status not in (201, 204):
-                fail(resp, f"upload of {desc.digest}")
-    except FileNotFoundError:
-        raise NotFound(f"blob {desc.digest} is missing from the local store (image removed while pushing?)") from None
-    say(short, "Pushed")

@@ -3,17 +3,20 @@
 A ``Staging`` folder lives in ``<images>/tmp`` (the same filesystem as the
 store, so committing is a rename). Whatever goes wrong before ``commit``,
 leaving the ``with`` block removes the folder: a refused archive leaves no
-blob, no layer and no temporary file behind.
+blob, no layer and no temporary file behind. The folder is flocked while in
+use, so ``prune`` (``Layout.clear_tmp``) leaves a live operation's folder alone.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import io
 import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -66,6 +69,8 @@ class Staging:
         self.layout = layout
         layout.ensure()
         self.path = tempfile.mkdtemp(dir=layout.tmp, prefix="op-")
+        self._fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
         self._count = 0
         self._blobs: dict[str, str] = {}  # digest -> staged path
         self._layers: dict[str, tuple[str, int]] = {}  # diff id -> (unpacked folder, content size)
@@ -76,6 +81,11 @@ class Staging:
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
+        os.close(self._fd)
+
+    def new_path(self) -> str:
+        """A fresh file name inside the folder."""
+        return self._new_path()
 
     def _new_path(self) -> str:
         self._count += 1
@@ -111,18 +121,20 @@ class Staging:
         }
         return self.add_json_blob(manifest, MANIFEST_MEDIA_TYPE)
 
-    def ingest_layer(self, raw: StagedFile, expected: str | None, where: str) -> StagedLayer:
+    def ingest_layer(self, raw: StagedFile, expected: str | None, where: str,
+                     on_read: Callable[[int], None] | None = None) -> StagedLayer:
         """Unpack a staged layer blob (any compression) and stage both.
 
         With ``expected`` (the config's diff id), a layer already in the store
         is only hashed, not unpacked again; a mismatch is an ArchiveError.
+        ``on_read`` is told how many bytes of the blob have been read so far.
         gzip, zstd and plain blobs are kept as they are; other compressions
         are stored as the plain tar, since OCI has no media type for them.
         """
         known = expected is not None and (expected in self._layers or self.layout.has_layer(expected))
         copy_path = self._new_path()
         with open(raw.path, "rb") as fh, contextlib.ExitStack() as stack:
-            kind, plain = open_stream(fh)
+            kind, plain = open_stream(_Counting(fh, on_read) if on_read else fh)
             tar_copy = stack.enter_context(open(copy_path, "wb")) if kind not in LAYER_MEDIA_TYPES else None
             tar = HashingReader(plain, copy_to=tar_copy)
             dest, size = None, 0
@@ -153,3 +165,19 @@ class Staging:
             if not self.layout.has_layer(diff_id):
                 self.layout.add_layer(diff_id, unpacked, size)
 
+
+
+class _Counting:
+    """A reader that reports the running total of bytes read."""
+
+    def __init__(self, src: Reader, report: Callable[[int], None]) -> None:
+        self._src = src
+        self._report = report
+        self._count = 0
+
+    def read(self, n: int = -1, /) -> bytes:
+        data = self._src.read(n)
+        if data:
+            self._count += len(data)
+            self._report(self._count)
+        return data

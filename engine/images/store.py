@@ -18,7 +18,7 @@ import json
 import os
 import re
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -84,6 +84,23 @@ class ImageStore:
                 self._add(entries, image.manifest, image.config_digest, list(image.refs))
                 names.extend(image.refs or [image.config_digest])
         return names
+
+    def lock(self) -> AbstractContextManager[None]:
+        """The store's exclusive lock, for a writer that commits piece by piece (``receive``)."""
+        self.root.ensure()
+        self.layout.ensure()
+        return locked(self._lock_path)
+
+    def add_received(self, staging: Staging, manifest: Descriptor, config_digest: str, layers: Sequence[Descriptor],
+                     diff_ids: Sequence[str], tag: str | None) -> Image:
+        """Commit a pulled image's manifest and config (its layers are in already) and tag it."""
+        with self._writing() as entries:
+            for desc, diff_id in zip(layers, diff_ids, strict=True):
+                if not os.path.exists(self.layout.blob_path(desc.digest)) or not self.layout.has_layer(diff_id):
+                    raise EngineError(f"layer {desc.digest} went missing from the store during the pull")
+            staging.commit()
+            entry = self._add(entries, manifest, config_digest, [tag] if tag else [])
+        return self._image(entry)
 
     def _add(self, entries: dict[str, Entry], manifest: Descriptor, config_digest: str,
              tags: builtins.list[str]) -> Entry:
@@ -193,8 +210,11 @@ class ImageStore:
     def _collect(self, *, clear_tmp: bool = False) -> builtins.list[str]:
         """Delete blobs and layers no listed image refers to; the diff ids of the layers deleted."""
         with locked(self._lock_path):
+            if clear_tmp:
+                self.layout.clear_tmp()
             entries = self.layout.read_index()
-            blobs, layers = set(), set()
+            pinned = self.layout.pinned()
+            blobs, layers = set(pinned), set(pinned)
             for entry in entries.values():
                 manifest = self.layout.read_json_blob(entry.manifest.digest)
                 config = Descriptor.from_json(manifest.get("config"), entry.manifest.digest)
@@ -206,8 +226,6 @@ class ImageStore:
             gone = sorted(self.layout.layer_ids() - layers)
             for diff_id in gone:
                 self.layout.remove_layer(diff_id)
-            if clear_tmp:
-                self.layout.clear_tmp()
             return gone
 
     # -- helpers ---------------------------------------------------------------
