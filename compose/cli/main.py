@@ -70,7 +70,7 @@ COMMANDS = {
     "rm": "lifecycle_cmd", "pause": "lifecycle_cmd", "unpause": "lifecycle_cmd", "wait": "lifecycle_cmd",
     "exec": "lifecycle_cmd", "volume": "volume_cmd", "build": "build_cmd", "run": "run_cmd",
     "cp": "cp_stats_cmd", "stats": "cp_stats_cmd", "pull": "pull_cmd", "push": "pull_cmd",
-    "convert": "convert_cmd",
+    "convert": "convert_cmd", "login": "login_cmd", "logout": "login_cmd",
 }
 EXTRA = {"image_cmd": ("build_cmd",)}  # modules that add commands to another one's group
 _VALUED = {"-f", "--file", "-p", "--project-name", "--project-directory", "--env-file", "--profile",

@@ -25,6 +25,9 @@ def pull(
         "--ignore-pull-failures", help="Pull what it can and ignore images with pull failures")] = False,
     ignore_buildable: Annotated[bool, typer.Option(
         "--ignore-buildable", help="Ignore images that can be built")] = False,
+    include_deps: Annotated[bool, typer.Option(
+        "--include-deps", help="Also pull services declared as dependencies")] = False,
+    policy: Annotated[str | None, typer.Option("--policy", help="Apply pull policy: missing or always")] = None,
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Pull without printing progress information")] = False,
 ) -> None:
     """Pull service images."""
@@ -32,7 +35,7 @@ def pull(
 
     chosen = tuple(services or ())
     pull_images(ctx.obj.session(chosen, quiet=quiet), chosen, ignore_pull_failures=ignore_pull_failures,
-                ignore_buildable=ignore_buildable)
+                ignore_buildable=ignore_buildable, include_deps=include_deps, policy=policy)
 
 
 def push(

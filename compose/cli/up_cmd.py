@@ -43,6 +43,7 @@ def up(
     exit_code_from: Annotated[str | None, typer.Option("--exit-code-from", help="Return this service's exit code")] = None,
     timeout: Annotated[float | None, typer.Option("-t", "--timeout", help="Shutdown timeout in seconds")] = None,
     pull: Annotated[str, typer.Option("--pull", help="Pull images first: always, missing or never")] = "missing",
+    quiet_pull: Annotated[bool, typer.Option("--quiet-pull", help="Pull without printing progress")] = False,
     no_start: Annotated[bool, typer.Option("--no-start", help="Create but don't start")] = False,
     renew_anon_volumes: Annotated[bool, typer.Option(
         "-V", "--renew-anon-volumes", help="Recreate anonymous volumes instead of taking over the old ones")] = False,
@@ -66,7 +67,7 @@ def up(
     converge(session, UpOptions(services=chosen, no_deps=no_deps, force_recreate=force_recreate,
                                 no_recreate=no_recreate, remove_orphans=remove_orphans, no_start=no_start,
                                 scale=_scale(scale), timeout=timeout, wait=wait, wait_timeout=wait_timeout,
-                                build=build, no_build=no_build, pull=pull,
+                                build=build, no_build=no_build, pull=pull, quiet_pull=quiet_pull,
                                 renew_anon_volumes=renew_anon_volumes))
     if detach or no_start:
         return

@@ -54,6 +54,7 @@ class UpOptions:
     no_build: bool = False
     pull: str | None = None
     renew_anon_volumes: bool = False
+    quiet_pull: bool = False
 
 
 class Converger:
@@ -62,7 +63,8 @@ class Converger:
     def __init__(self, session: Session, opts: UpOptions) -> None:
         self.s = session
         self.opts = opts
-        self.imaging = Imaging(session.project, session.images, session.rt, session.progress)
+        self.imaging = Imaging(session.project, session.images, session.rt, session.progress,
+                               quiet_pull=opts.quiet_pull)
         self.fresh_volumes: set[str] = set()
         self.recreated: set[str] = set()  # services whose containers this run replaced
 

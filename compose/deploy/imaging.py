@@ -6,14 +6,16 @@ here; the engine's store, registry client and builder do the work.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from ..config.model import Project, Service
 from ..errors import UpError
 from .progress import Progress
+from .pullview import PullView
 
 if TYPE_CHECKING:
+    from engine.errors import EngineError
     from engine.images.model import Image
     from engine.images.store import ImageStore
     from engine.runtime.containers import Runtime
@@ -37,11 +39,13 @@ def effective_pull_policy(flag: str | None, service_policy: str | None) -> str:
 
 
 class Imaging:
-    def __init__(self, project: Project, images: ImageStore, runtime: Runtime, progress: Progress) -> None:
+    def __init__(self, project: Project, images: ImageStore, runtime: Runtime, progress: Progress, *,
+                 quiet_pull: bool = False) -> None:
         self.project = project
         self.images = images
         self.rt = runtime
         self.progress = progress
+        self.quiet_pull = quiet_pull
 
     def has(self, svc: Service) -> bool:
         from engine.errors import NotFound
@@ -53,34 +57,33 @@ class Imaging:
             return False
 
     def pull(self, services: Iterable[Service], policy: str | None) -> None:
-        """Pull the service images that ``policy`` (``up --pull``) and their ``pull_policy`` call for.
+        """Pull, in parallel, the service images that ``policy`` (``up --pull``) and their ``pull_policy`` call for.
 
         A pull that fails is an error, except for a service that can be built:
         then it is a warning, and ``up`` builds the image instead.
         """
-        from engine.errors import EngineError
-        from engine.images import registry
-
-        pulled: set[str] = set()
+        jobs: dict[str, Service] = {}
         for svc in services:
             wanted = effective_pull_policy(policy, svc.pull_policy)
-            if not svc.image or svc.image in pulled or wanted in ("never", "build") or (
+            if not svc.image or svc.image in {j.image for j in jobs.values()} or wanted in ("never", "build") or (
                     wanted == "missing" and self.has(svc)):
                 continue
-            pulled.add(svc.image)
-            self.progress.event("Image", svc.image, "Pulling")
-            try:
-                registry.pull(self.images, svc.image, progress=lambda i, s: self.progress.message(f"   {i} {s}"))
-            except EngineError as exc:
-                self.progress.event("Image", svc.image, "Warning" if svc.build else "Error")
-                if svc.build is not None:
-                    self.progress.message(f"WARN[0000] service {svc.name}: {exc}; building it instead")
-                    continue
-                if wanted == "always":
-                    raise UpError(f"service {svc.name}: {exc}") from None
-                reason = registry.HUB_REFUSED if isinstance(exc, registry.NoRegistry) else f"pulling it failed: {exc}"
-                raise UpError(f"service {svc.name}: image {svc.image} not found locally, and {reason}") from None
-            self.progress.event("Image", svc.image, "Pulled")
+            jobs[svc.name] = svc
+        if not jobs:
+            return
+        view = PullView(self.progress, quiet=self.quiet_pull)
+        failures = pull_parallel(self.images, {name: svc.image or "" for name, svc in jobs.items()}, view,
+                                 {name for name, svc in jobs.items() if svc.build is not None})
+        view.close()
+        for name, exc in failures.items():
+            svc = jobs[name]
+            if svc.build is not None:
+                self.progress.message(f"WARN[0000] service {svc.name}: {exc}; building it instead")
+                continue
+            if effective_pull_policy(policy, svc.pull_policy) == "always":
+                raise UpError(f"service {svc.name}: {exc}") from None
+            raise UpError(f"service {svc.name}: image {svc.image} not found locally, and pulling it failed: "
+                          f"{exc}") from None
 
     def build(self, svc: Service, *, no_cache: bool = False, quiet: bool = False) -> Image:
         """Build the service's image from its ``build`` section, tagged as ``up`` will look for it."""
@@ -143,13 +146,14 @@ def _present(session: Session, image: str) -> bool:
         return False
 
 
-def _skip_reason(session: Session, svc: Service, ignore_buildable: bool, pulling: dict[str, str]) -> str:
+def _skip_reason(session: Session, svc: Service, ignore_buildable: bool, pulling: dict[str, str],
+                 policy: str | None = None) -> str:
     """Why ``pull`` leaves ``svc`` alone (Compose's wording), or "" to pull it."""
     if not svc.image:
         return "- No image to be pulled"
-    if svc.pull_policy in ("never", "build"):
+    if policy is None and svc.pull_policy in ("never", "build"):
         return f"- pull_policy: {svc.pull_policy}"
-    if svc.pull_policy in _MISSING and _present(session, svc.image):
+    if (policy == "missing" or (policy is None and svc.pull_policy in _MISSING)) and _present(session, svc.image):
         return "- Image is already present locally"
     if svc.build is not None and ignore_buildable:
         return "- Image can be built"
@@ -159,40 +163,36 @@ def _skip_reason(session: Session, svc: Service, ignore_buildable: bool, pulling
 
 
 def pull_images(session: Session, services: Iterable[str] = (), *, ignore_pull_failures: bool = False,
-                ignore_buildable: bool = False) -> None:
-    """``pull``: each service's image, following its ``pull_policy`` as Compose's ``pull`` does.
+                ignore_buildable: bool = False, include_deps: bool = False, policy: str | None = None,
+                quiet: bool = False) -> None:
+    """``pull``: each service's image, in parallel, following ``--policy`` or else its ``pull_policy``.
 
     A service that can be built only gets a warning when its pull fails.
     """
-    from engine.errors import EngineError
-    from engine.images import registry
 
     project, progress = session.project, session.progress
-    must_build: list[str] = []
-    failed: EngineError | None = None
+    if policy not in (None, "missing", "always"):
+        raise UpError(f'invalid --policy "{policy}": missing or always')
+    chosen = project.select(tuple(services) or None, with_deps=include_deps) if services else set(project.services)
+    view = PullView(progress, quiet=quiet)
+    jobs: dict[str, str] = {}
     pulling: dict[str, str] = {}
-    for name in sorted(services or project.services):
+    for name in sorted(chosen):
         svc = project.services[name]
-        skip = _skip_reason(session, svc, ignore_buildable, pulling)
+        skip = _skip_reason(session, svc, ignore_buildable, pulling, policy)
         if skip:
-            progress.event("Service", name, "Skipped", skip)
+            view.service(name, "Skipped", skip)
             continue
         assert svc.image is not None  # _skip_reason skips services without one
         pulling[svc.image] = name
-        progress.event("Image", svc.image, "Pulling")
-        try:
-            registry.pull(session.images, svc.image, progress=_layer_lines(progress))
-        except EngineError as exc:
-            if svc.build is not None:
-                progress.event("Image", svc.image, "Warning", str(exc))
-                must_build.append(name)
-                continue
-            progress.event("Image", svc.image, "Error", str(exc) if ignore_pull_failures else "")
-            if not ignore_pull_failures:
-                failed = exc
-                break
-            continue
-        progress.event("Image", svc.image, "Pulled")
+        jobs[name] = svc.image
+    failures = pull_parallel(session.images, jobs, view, {n for n in jobs if project.services[n].build is not None})
+    must_build = sorted(n for n in failures if project.services[n].build is not None)
+    failed: EngineError | None = None
+    for name in sorted(failures):
+        if name not in must_build and not ignore_pull_failures and failed is None:
+            failed = failures[name]
+    view.close()
     if must_build:
         progress.message("WARNING: Some service image(s) must be built from source by running:\n"
                          f"    pycompose build {' '.join(must_build)}")
@@ -200,32 +200,68 @@ def pull_images(session: Session, services: Iterable[str] = (), *, ignore_pull_f
         raise failed
 
 
-def push_images(session: Session, services: Iterable[str] = (), *, ignore_push_failures: bool = False) -> None:
-    """``push``: each service's named image to its registry, once per image."""
+def pull_parallel(images: ImageStore, jobs: Mapping[str, str], view: PullView,
+                  buildable: Collection[str] = ()) -> dict[str, EngineError]:
+    """Pull each service's image (service -> reference) at once; the failures by service.
+
+    A failure is shown as an error, or as a warning for a service in ``buildable``.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
     from engine.errors import EngineError
     from engine.images import registry
 
-    project, progress = session.project, session.progress
-    pushed: set[str] = set()
-    for name in sorted(services or project.services):
-        image = project.services[name].image
-        if not image or image in pushed:
-            continue
-        pushed.add(image)
-        progress.event("Image", image, "Pushing")
+    if not jobs:
+        return {}
+    context = registry.Context.from_env()  # one transport and token cache for the whole run
+    failures: dict[str, EngineError] = {}
+
+    def one(name: str, ref: str) -> None:
+        view.service(name, "Pulling")
         try:
-            registry.push(session.images, image, progress=_layer_lines(progress))
+            registry.pull(images, ref, context=context, progress=lambda event: view.layer(name, event))
         except EngineError as exc:
-            progress.event("Image", image, "Error", str(exc) if ignore_push_failures else "")
-            if not ignore_push_failures:
-                raise
-            continue
-        progress.event("Image", image, "Pushed")
+            failures[name] = exc
+            view.service(name, "Warning" if name in buildable else "Error", str(exc))
+            return
+        view.service(name, "Pulled")
+
+    with ThreadPoolExecutor(max_workers=min(8, len(jobs)), thread_name_prefix="pull-image") as pool:
+        for future in [pool.submit(one, name, ref) for name, ref in jobs.items()]:
+            future.result()
+    return failures
 
 
-def _layer_lines(progress: Progress) -> Callable[[str, str], None]:
-    """The per-layer progress callback: ``   a1b2c3d4e5f6 Pull complete`` lines."""
-    return lambda layer, status: progress.message(f"   {layer} {status}")
+def push_images(session: Session, services: Iterable[str] = (), *, ignore_push_failures: bool = False,
+                quiet: bool = False) -> None:
+    """``push``: each service's named image to its registry, once per image."""
+    import functools
+
+    from engine.errors import EngineError
+    from engine.images import registry
+    from engine.images.push import push
+
+    project = session.project
+    view = PullView(session.progress, "Pushing", quiet=quiet)
+    context = registry.Context.from_env()
+    pushed: set[str] = set()
+    try:
+        for name in sorted(services or project.services):
+            image = project.services[name].image
+            if not image or image in pushed:
+                continue
+            pushed.add(image)
+            view.service(name, "Pushing")
+            try:
+                push(session.images, image, context=context, progress=functools.partial(view.layer, name))
+            except EngineError as exc:
+                view.service(name, "Error", str(exc))
+                if not ignore_push_failures:
+                    raise
+                continue
+            view.service(name, "Pushed")
+    finally:
+        view.close()
 
 
 def build_services(session: Session, services: Iterable[str] = (), *, no_cache: bool = False, quiet: bool = False,

@@ -23,14 +23,21 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 from urllib.parse import urlencode
 
-from .credentials import Credential, Credentials
+from .credentials import Credential
 from .distribution import AccessDenied, RegistryError, parse_json, registry_error
 from .transport import Transport
 
 DEFAULT_EXPIRY = 60.0
 CLIENT_ID = "pycompose"
+
+
+class CredentialSource(Protocol):
+    """Where credentials come from: ``credentials.Credentials``, or the one ``login`` checks."""
+
+    def lookup(self, host: str, repository: str = "") -> Credential | None: ...
 
 
 @dataclass(frozen=True)
@@ -62,7 +69,7 @@ class _Token:
 class Auth:
     """One run's authentication state, shared by its threads."""
 
-    def __init__(self, transport: Transport, credentials: Credentials,
+    def __init__(self, transport: Transport, credentials: CredentialSource,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.transport = transport
         self.credentials = credentials
@@ -73,6 +80,11 @@ class Auth:
         self._fetching: dict[tuple[str, tuple[str, ...]], threading.Lock] = {}
         self._creds: dict[tuple[str, str], Credential | None] = {}
         self.token_requests = 0
+
+    def challenge(self, host: str) -> Challenge | None:
+        """The last challenge ``host`` sent."""
+        with self._lock:
+            return self._challenges.get(host)
 
     def credential(self, host: str, repository: str) -> Credential | None:
         key = (host, repository)
@@ -120,18 +132,15 @@ class Auth:
                 cached = self._tokens.get(key)
             if cached is not None and cached.expires > self.clock():
                 return cached.value
-            value, lifetime = self.fetch_token(host, challenge, key[1], cred, insecure)
+            value, lifetime, _ = self.fetch_token(host, challenge, key[1], cred, insecure)
             margin = min(10.0, lifetime / 4)
             with self._lock:
                 self._tokens[key] = _Token(value, self.clock() + lifetime - margin)
             return value
 
     def fetch_token(self, host: str, challenge: Challenge, scopes: tuple[str, ...], cred: Credential | None,
-                    insecure: bool, *, offline: bool = False) -> tuple[str, float]:
-        """A token (and its lifetime in seconds) from the challenge's realm; also what login checks.
-
-        With ``offline`` (login), the answer's refresh token comes back instead, when it has one.
-        """
+                    insecure: bool, *, offline: bool = False) -> tuple[str, float, str]:
+        """A token, its lifetime in seconds, and a refresh token (asked for with ``offline``, as login does)."""
         if not challenge.realm.startswith(("https://", "http://")):
             raise RegistryError(f"registry {host}: its token realm {challenge.realm!r} is not an http(s) URL")
         self.token_requests += 1
@@ -166,10 +175,9 @@ class Auth:
         token = data.get("token") or data.get("access_token") if isinstance(data, dict) else None
         if not isinstance(token, str) or not token:
             raise RegistryError(f"{what}: the answer has no token")
-        if offline and isinstance(data.get("refresh_token"), str):
-            return data["refresh_token"], 0.0
+        refresh = data.get("refresh_token") if offline and isinstance(data.get("refresh_token"), str) else ""
         lifetime = data.get("expires_in")
-        return token, float(lifetime) if isinstance(lifetime, int | float) and lifetime > 0 else DEFAULT_EXPIRY
+        return token, float(lifetime) if isinstance(lifetime, int | float) and lifetime > 0 else DEFAULT_EXPIRY, refresh
 
 
 def denied(host: str, cred: Credential | None) -> str:

@@ -43,7 +43,8 @@ class Client:
         self.host = endpoint.host
         self.transport = transport
         self.auth = auth
-        self.scopes = (f"repository:{endpoint.repository}:{actions}", *extra_scopes)
+        own = (f"repository:{endpoint.repository}:{actions}",) if endpoint.repository else ()
+        self.scopes = (*own, *extra_scopes)
         with _schemes_lock:
             self.scheme = _schemes.get(self.host, "https")
 

@@ -162,7 +162,7 @@ class RegistriesConf:
     def _endpoint(self, host: str, repository: str, insecure: bool, mirror: bool) -> Endpoint:
         if host in HUB_ALIASES:
             host = HUB_ENDPOINT
-            if "/" not in repository:
+            if repository and "/" not in repository:
                 repository = f"library/{repository}"
         listed = host in self.insecure_hosts or (urlsplit("//" + host).hostname or host) in self.insecure_hosts
         return Endpoint(host, repository, insecure or listed, mirror)
