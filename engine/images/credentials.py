@@ -17,7 +17,6 @@ A ``Credential``'s repr hides its secrets.
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 import os
 import shutil
@@ -143,7 +142,7 @@ def _entry(entry: Any, where: str) -> Credential | None:
     if entry.get("auth"):
         try:
             user, sep, password = base64.b64decode(str(entry["auth"]), validate=True).decode().partition(":")
-        except (binascii.Error, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError):  # binascii.Error is a ValueError
             sep = ""
         if not sep:
             raise CredentialError(f"{where}: auth is not base64 of user:password")
