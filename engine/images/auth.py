@@ -109,18 +109,18 @@ class Auth:
             return "Basic " + base64.b64encode(f"{cred.username}:{cred.password}".encode()).decode()
         return "Bearer " + self._token(host, challenge, repository, scopes, cred, insecure)
 
-    def unauthorized(self, host: str, www_authenticate: str, scopes: tuple[str, ...]) -> bool:
-        """Note a 401's challenge and forget the tokens it refused; whether trying again can help."""
+    def unauthorized(self, host: str, www_authenticate: str, scopes: tuple[str, ...], used: str | None) -> bool:
+        """Note a 401's challenge and forget the token it refused (``used``); whether trying again can help."""
         challenge = parse_challenge(www_authenticate)
         if challenge is None:
             return False
         with self._lock:
             before = self._challenges.get(host)
             self._challenges[host] = challenge
-            dropped = [k for k in self._tokens if k[0] == host and set(scopes) <= set(k[1])]
-            for key in dropped:
-                del self._tokens[key]
-        return before != challenge or bool(dropped)
+            for key, token in list(self._tokens.items()):
+                if key[0] == host and used == f"Bearer {token.value}":
+                    del self._tokens[key]  # expired or revoked early; another thread may have renewed it already
+        return before != challenge or used is not None
 
     def _token(self, host: str, challenge: Challenge, repository: str, scopes: tuple[str, ...],
                cred: Credential | None, insecure: bool) -> str:

@@ -69,7 +69,7 @@ class Client:
             _schemes[self.host] = self.scheme
         with resp:
             if resp.status == 401:
-                self.auth.unauthorized(self.host, resp.header("WWW-Authenticate"), self.scopes)
+                self.auth.unauthorized(self.host, resp.header("WWW-Authenticate"), self.scopes, None)
             elif resp.status != 200:
                 raise registry_error(resp.status, resp.reason, resp.read(1 << 16), f"registry {self.host}")
 
@@ -85,16 +85,17 @@ class Client:
         scopes = self.scopes if scopes is None else scopes
         what = what or f"registry {self.host}"
         for _ in range(_MAX_HOPS):
-            resp = self._authorized(method, url, headers or {}, body, what, scopes)
-            if resp.status == 401 and self.auth.unauthorized(self.host, resp.header("WWW-Authenticate"), scopes):
+            resp, used = self._authorized(method, url, headers or {}, body, what, scopes)
+            if resp.status == 401 and self.auth.unauthorized(self.host, resp.header("WWW-Authenticate"), scopes,
+                                                             used):
                 resp.close()
-                resp = self._authorized(method, url, headers or {}, body, what, scopes)
+                resp, _ = self._authorized(method, url, headers or {}, body, what, scopes)
             if resp.status in (401, 403):
                 raw = resp.read(1 << 16)
                 resp.close()
                 cred = self.auth.credential(self.host, self.endpoint.repository)
                 detail = error_detail(raw)
-                raise AccessDenied(f"{what}: {denied(self.host, cred)}{f' ({detail})' if detail else ''}",
+                raise AccessDenied(f"registry {self.host}: {denied(self.host, cred)}{f' ({detail})' if detail else ''}",
                                    resp.status)
             if resp.status in (301, 302, 303, 307, 308) and method in ("GET", "HEAD"):
                 url = urljoin(url, resp.header("Location"))
@@ -106,9 +107,11 @@ class Client:
         raise RegistryError(f"{what}: too many redirects for {method} {url}")
 
     def _authorized(self, method: str, url: str, headers: dict[str, str], body: Body, what: str,
-                    scopes: tuple[str, ...]) -> Response:
+                    scopes: tuple[str, ...]) -> tuple[Response, str | None]:
+        """The answer, and the ``Authorization`` value sent (None for none)."""
         value = self.auth.header(self.host, self.endpoint.repository, scopes, self.endpoint.insecure)
-        return self._send(method, url, {**headers, **({"Authorization": value} if value else {})}, body, what)
+        sent = {**headers, **({"Authorization": value} if value else {})}
+        return self._send(method, url, sent, body, what), value
 
     def _send(self, method: str, url: str, headers: dict[str, str], body: Body, what: str) -> Response:
         return self.transport.request(method, url, headers, body, insecure=self.endpoint.insecure, what=what)
