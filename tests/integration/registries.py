@@ -274,15 +274,20 @@ class Front(Server):
     """Proxies to a plain-HTTP registry, and misbehaves as told.
 
     ``busy``: answer this many requests with 429 (``Retry-After: 1``) first. ``drop_blob_at``: close the
-    connection after this many bytes of the first full GET of a layer blob bigger than that.
+    connection after this many bytes of the first full GET of a layer blob bigger than that. ``blob_delay``:
+    wait this long before answering a blob GET (``most_active`` counts how many were answered at once).
     """
 
-    def __init__(self, upstream: str, *, busy: int = 0, drop_blob_at: int = 0) -> None:
+    def __init__(self, upstream: str, *, busy: int = 0, drop_blob_at: int = 0, blob_delay: float = 0.0) -> None:
         super().__init__(_FrontHandler)
         self.upstream = upstream
         self.busy = busy
         self.drop_blob_at = drop_blob_at
+        self.blob_delay = blob_delay
         self.dropped = False
+        self.active = 0  # blob GETs being answered now
+        self.most_active = 0
+        self.lock = threading.Lock()
         self.log: list[tuple[str, str, int, str]] = []  # (method, path, status, range header)
         self.times: list[float] = []
 
@@ -293,6 +298,22 @@ class _FrontHandler(_Quiet):
     def _handle(self):
         front = self.server
         front.times.append(time.monotonic())
+        blob = self.command == "GET" and "/blobs/sha256:" in self.path
+        if blob:
+            with front.lock:
+                front.active += 1
+                front.most_active = max(front.most_active, front.active)
+        try:
+            if blob:
+                time.sleep(front.blob_delay)
+            self._answer()
+        finally:
+            if blob:
+                with front.lock:
+                    front.active -= 1
+
+    def _answer(self):
+        front = self.server
         if front.busy > 0:
             front.busy -= 1
             front.log.append((self.command, self.path, 429, ""))
