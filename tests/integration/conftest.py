@@ -14,8 +14,12 @@ def state_root(tmp_path):
 @pytest.fixture(scope="session")
 def debian_layers():
     """A bookworm minbase root (mmdebstrap, once per run or cached) cut into three uncompressed layer tars."""
+    import shutil
+
     from tests.integration.debian import minbase, split
 
+    if shutil.which("mmdebstrap") is None:
+        pytest.skip("mmdebstrap is not installed (apt-get install -y mmdebstrap)")
     return split(minbase())
 
 

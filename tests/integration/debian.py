@@ -11,6 +11,7 @@ layers that ``ImageStore.load`` takes.
 from __future__ import annotations
 
 import fcntl
+import functools
 import gzip
 import hashlib
 import io
@@ -93,7 +94,9 @@ def files_layer(files: dict[str, bytes]) -> bytes:
     return buf.getvalue()
 
 
+@functools.lru_cache(maxsize=8)
 def gz(data: bytes, level: int = 1) -> bytes:
+    """gzip, remembered: images that share layers are made without compressing them again."""
     return gzip.compress(data, compresslevel=level, mtime=0)
 
 
