@@ -391,3 +391,21 @@ def test_up_says_why_a_missing_image_could_not_be_pulled(tmp_path):
     assert pc(env, project, "pull", "--ignore-pull-failures").returncode == 0
     assert pc(env, project, "pull", check=False).returncode == 1
     pc(env, project, "down", "-v", check=False)
+
+
+def test_prune_during_a_pull_keeps_the_layers_it_committed(tmp_path, reg):
+    _, image, ref = pushed(tmp_path, reg)
+    dst = store(tmp_path, "b")
+    pruned = []
+
+    def prune_midway(event):
+        if event.status == "Pull complete":  # the layer is in the store, the image not yet named
+            pruned.append(dst.prune())
+            assert os.listdir(os.path.join(dst.root.images, "tmp")) != []  # the pull's own folder stays
+
+    got = registry.pull(dst, ref, progress=prune_midway)
+    assert pruned == [[]] and got.id == image.id
+    assert os.path.isdir(dst.layer_dirs(got)[0]) and os.path.exists(dst.layout.blob_path(got.layers[0].digest))
+    assert os.listdir(os.path.join(dst.root.images, "tmp")) == []
+    dst.remove(ref)
+    assert_empty(dst)
