@@ -16,10 +16,7 @@ import socket
 import stat
 import subprocess
 import sys
-import threading
 import time
-import urllib.parse
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -251,78 +248,6 @@ def test_effective_pull_policy(flag, service, expected):
 def test_invalid_pull_flag():
     with pytest.raises(UpError, match="invalid --pull option"):
         effective_pull_policy("sometimes", None)
-
-
-# -- an anonymous bearer-token handshake, in front of the real registry --------------------------
-
-class TokenFront(http.server.ThreadingHTTPServer):
-    """Demands ``Authorization: Bearer t0k`` (handed out anonymously at /token), then proxies to the registry."""
-
-    def __init__(self, upstream: str) -> None:
-        super().__init__(("127.0.0.1", 0), _FrontHandler)
-        self.upstream = upstream
-        self.host = f"127.0.0.1:{self.server_address[1]}"
-        self.scopes: list[str] = []
-
-
-class _FrontHandler(http.server.BaseHTTPRequestHandler):
-    server: TokenFront
-
-    def log_message(self, *args):
-        pass
-
-    def _handle(self):
-        front = self.server
-        if self.path.startswith("/token"):
-            front.scopes.append(urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)["scope"][0])
-            body = b'{"token": "t0k"}'
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-            return
-        if self.headers.get("Authorization") != "Bearer t0k":
-            self.send_response(401)
-            self.send_header("WWW-Authenticate", f'Bearer realm="http://{front.host}/token",service="front"')
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-            return
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else None
-        conn = http.client.HTTPConnection(front.upstream, timeout=30)
-        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "authorization")}
-        conn.request(self.command, self.path, body=body, headers=headers)
-        resp = conn.getresponse()
-        data = resp.read()
-        self.send_response(resp.status)
-        for key, value in resp.getheaders():
-            if key.lower() not in ("content-length", "connection", "transfer-encoding", "date", "server"):
-                self.send_header(key, value.replace(front.upstream, front.host))
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(data)
-        conn.close()
-
-    do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = _handle
-
-
-def test_anonymous_bearer_token(tmp_path, reg):
-    front = TokenFront(reg.host)
-    thread = threading.Thread(target=front.serve_forever, daemon=True)
-    thread.start()
-    try:
-        ref = f"{front.host}/busybox:latest"
-        src = store(tmp_path, "a")
-        image = src.import_tarball(io.BytesIO(rootfs_tar()), ref)
-        push(src, ref)
-        got = registry.pull(store(tmp_path, "b"), ref)
-        assert got.id == image.id
-        assert front.scopes == ["repository:busybox:pull,push", "repository:busybox:pull"]
-    finally:
-        front.shutdown()
-        front.server_close()
-        thread.join(5)
 
 
 # -- the commands --------------------------------------------------------------------------------

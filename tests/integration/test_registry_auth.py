@@ -6,6 +6,8 @@ credential helper, identity tokens, login/logout, a token that expires mid-pull,
 from __future__ import annotations
 
 import base64
+import http.client
+import http.server
 import io
 import json
 import os
@@ -14,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 from pathlib import Path
 
 import pytest
@@ -149,6 +152,88 @@ def test_token_expiring_mid_pull_is_renewed(tmp_path, token_reg, pki, debian_lay
     tokens.requests.clear()
     got = registry.pull(store(tmp_path, "c"), ref, context=ctx(env), progress=slow)
     assert got.id == src.get(ref).id and len(tokens.requests) == 2
+
+
+@pytest.fixture
+def plain_reg(tmp_path):
+    reg = Registry(tmp_path, name="plain-registry")
+    try:
+        yield started(reg)
+    finally:
+        reg.stop()
+
+
+# -- an anonymous bearer-token handshake, in front of the real registry --------------------------
+
+class TokenFront(http.server.ThreadingHTTPServer):
+    """Demands ``Authorization: Bearer t0k`` (handed out anonymously at /token), then proxies to the registry."""
+
+    def __init__(self, upstream: str) -> None:
+        super().__init__(("127.0.0.1", 0), _FrontHandler)
+        self.upstream = upstream
+        self.host = f"127.0.0.1:{self.server_address[1]}"
+        self.scopes: list[str] = []
+
+
+class _FrontHandler(http.server.BaseHTTPRequestHandler):
+    server: TokenFront
+
+    def log_message(self, *args):
+        pass
+
+    def _handle(self):
+        front = self.server
+        if self.path.startswith("/token"):
+            front.scopes.append(urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)["scope"][0])
+            body = b'{"token": "t0k"}'
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        if self.headers.get("Authorization") != "Bearer t0k":
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", f'Bearer realm="http://{front.host}/token",service="front"')
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else None
+        conn = http.client.HTTPConnection(front.upstream, timeout=30)
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "authorization")}
+        conn.request(self.command, self.path, body=body, headers=headers)
+        resp = conn.getresponse()
+        data = resp.read()
+        self.send_response(resp.status)
+        for key, value in resp.getheaders():
+            if key.lower() not in ("content-length", "connection", "transfer-encoding", "date", "server"):
+                self.send_header(key, value.replace(front.upstream, front.host))
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+        conn.close()
+
+    do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = _handle
+
+
+def test_anonymous_bearer_token(tmp_path, plain_reg):
+    reg = plain_reg
+    front = TokenFront(reg.host)
+    thread = threading.Thread(target=front.serve_forever, daemon=True)
+    thread.start()
+    try:
+        ref = f"{front.host}/busybox:latest"
+        src = store(tmp_path, "a")
+        image = src.import_tarball(io.BytesIO(rootfs_tar()), ref)
+        push(src, ref, context=ctx(env_for(tmp_path)))
+        got = registry.pull(store(tmp_path, "b"), ref, context=ctx(env_for(tmp_path)))
+        assert got.id == image.id
+        assert front.scopes == ["repository:busybox:pull,push", "repository:busybox:pull"]
+    finally:
+        front.shutdown()
+        front.server_close()
+        thread.join(5)
 
 
 # -- (b) htpasswd Basic auth, every credential source --------------------------------------------

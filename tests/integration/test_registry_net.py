@@ -22,7 +22,8 @@ from engine.images.push import push
 from engine.state import Root
 from tests.integration.busybox import rootfs_tar, settled_leftovers
 from tests.integration.debian import files_layer, oci_archive
-from tests.integration.registries import REGISTRY, Front, Proxy, Registry, env_for
+from tests.integration.proxy import Proxy
+from tests.integration.registries import REGISTRY, Front, Registry, env_for
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="layers keep ownership: needs root")
 
@@ -293,3 +294,23 @@ def layer(env, reg, name):
     out = subprocess.run([sys.executable, "-m", "compose.cli.main", "image", "inspect", f"{reg.host}/{name}:1"],
                          env=env, capture_output=True, text=True).stdout
     return json.loads(out)[0]["RootFS"]["Layers"][0][7:19]
+
+
+def test_services_are_pulled_in_parallel(tmp_path, reg, front_of):
+    env = {**env_for(tmp_path), "PYCOMPOSE_ROOT": str(tmp_path / "root"), "PYCOMPOSE_NO_CACHE": "1"}
+    src = store(tmp_path, "src")
+    for name in ("one", "two"):
+        tar = rootfs_tar() + name.encode().ljust(512, b"\0")  # a different layer each
+        src.import_tarball(io.BytesIO(tar), f"{reg.host}/{name}:1")
+        push(src, f"{reg.host}/{name}:1", context=ctx(env))
+    front = front_of(reg.host, blob_delay=1.0)
+    project = tmp_path / "p"
+    project.mkdir()
+    (project / "compose.yaml").write_text(json.dumps({"services": {
+        "one": {"image": f"{front.host}/one:1"}, "two": {"image": f"{front.host}/two:1"}}}))
+    lines = pc(env, project, "pull").stderr.splitlines()
+    assert front.most_active == 2  # both images' blobs were being served at once
+    assert sorted(line for line in lines if not line.startswith("  ") and line.split()[0] in ("one", "two")) == [
+        " one Pulled", " one Pulling", " two Pulled", " two Pulling"]
+    assert lines.index(" two Pulling") < lines.index(" one Pulled") and lines.index(" one Pulling") < lines.index(
+        " two Pulled")
