@@ -30,8 +30,9 @@ if TYPE_CHECKING:
     from engine.images.distribution import Transfer
 
 _COUNTED = ("Downloading", "Extracting", "Pushing")
-_DONE = ("Pull complete", "Already exists", "Pushed", "Layer already exists", "Pulled", "Skipped",
-         "Download complete")
+_DONE = ("Pull complete", "Already exists", "Pushed", "Layer already exists", "Pulled", "Skipped")
+_RECEIVED = ("Verifying Checksum", "Download complete", "Extracting", "Pull complete", "Already exists", "Pushed",
+             "Layer already exists")
 PLAIN_EVERY = 1.0
 TTY_EVERY = 0.1
 BAR = 50
@@ -110,7 +111,9 @@ class PullView:
                 return
             layer = state.layers.setdefault(event.id, _Layer())
             changed = event.status != layer.status
-            layer.status, layer.current, layer.total = event.status, event.current, event.total
+            layer.status = event.status
+            if event.total:  # a size, once known, is kept through the statuses that do not repeat it
+                layer.current, layer.total = event.current, event.total
             now = self.clock()
             if self.mode in ("plain", "json"):
                 counted = event.status in _COUNTED and event.total and event.current < event.total
@@ -152,7 +155,7 @@ class PullView:
             mark = "✔" if s.status in _DONE else "✘" if s.status == "Error" else "!" if s.status == "Warning" else "⠿"
             elapsed = (s.ended if s.ended is not None else now) - s.started
             total = sum(layer.total for layer in s.layers.values())
-            got = sum(layer.total if layer.status in _DONE else layer.current for layer in s.layers.values())
+            got = sum(layer.total if layer.status in _RECEIVED else layer.current for layer in s.layers.values())
             sizes = f" {human(got)}/{human(total)}" if total and s.ended is None else ""
             head = f" {mark} {name} {s.status}{sizes}{' ' + s.detail if s.detail and s.ended else ''}"
             out.append(f"{head:<60} {elapsed:5.1f}s")

@@ -89,11 +89,15 @@ def test_tty_block_redrawn_in_place():
                             "   ⠿ aaaaaaaaaaaa Downloading [============>" + " " * 37 + "]      1MB/4MB"]
     clock.now += 2.5
     view.layer("db", Transfer("aaaaaaaaaaaa", "Pull complete"))
+    view.layer("db", Transfer("bbbbbbbbbbbb", "Downloading", 500_000, 1_000_000))
+    assert view.lines()[1] == f"{' ⠿ db Pulling 4.5MB/5MB':<60}   2.5s"  # the service's total: received/all
+    view.layer("db", Transfer("bbbbbbbbbbbb", "Pull complete"))
     view.service("db", "Pulled")
     view.close()
-    assert view.lines() == ["[+] Pulling 1/1", f"{' ✔ db Pulled':<60}   2.5s", "   ✔ aaaaaaaaaaaa Pull complete"]
+    assert view.lines() == ["[+] Pulling 1/1", f"{' ✔ db Pulled':<60}   2.5s", "   ✔ aaaaaaaaaaaa Pull complete",
+                            "   ✔ bbbbbbbbbbbb Pull complete"]
     text = out.getvalue()
-    assert text.count("\x1b[3F") >= 2 and text.endswith("\x1b[2K   ✔ aaaaaaaaaaaa Pull complete\n")
+    assert text.count("\x1b[3F") >= 2 and text.endswith("\x1b[2K   ✔ bbbbbbbbbbbb Pull complete\n")
 
 
 def test_quiet_shows_nothing():
