@@ -100,6 +100,7 @@ class _Job:
                     mine = _inflight[key] = threading.Event()
             if other is None:
                 break
+            self.say(Transfer(desc.hex[:12], "Waiting"))  # for another service's download of the same layer
             other.wait()
             if desc.digest in self.receiver.present([(desc, diff_id)]):
                 self.say(Transfer(desc.hex[:12], "Already exists"))
