@@ -110,7 +110,10 @@ def exec_(
     service: Annotated[str, typer.Argument(help="Service")],
     command: Annotated[list[str], typer.Argument(help="Command and arguments")],
     detach: Annotated[bool, typer.Option("-d", "--detach", help="Run in the background")] = False,
-    no_tty: Annotated[bool, typer.Option("-T", "--no-TTY", help="Don't allocate a terminal")] = False,
+    no_tty: Annotated[bool, typer.Option("-T", "--no-TTY", "--no-tty", help="Don't allocate a terminal")] = False,
+    interactive: Annotated[bool, typer.Option("-i", "--interactive/--no-interactive",
+                                              help="Keep stdin open (the default)")] = True,
+    tty_flag: Annotated[bool, typer.Option("-t", "--tty", help="Allocate a terminal (the default on one)")] = False,
     env: Annotated[list[str] | None, typer.Option("-e", "--env", help="KEY=VAL")] = None,
     user: Annotated[str | None, typer.Option("-u", "--user", help="Run as this user")] = None,
     workdir: Annotated[str | None, typer.Option("-w", "--workdir", help="Working directory")] = None,
@@ -127,8 +130,8 @@ def exec_(
     for item in env or []:
         key, sep, value = item.partition("=")
         variables[key] = value if sep else (opts.environ.get(key) or "")
-    tty = not no_tty and sys.stdin.isatty() and sys.stdout.isatty()
+    tty = not no_tty and (tty_flag or sys.stdin.isatty()) and sys.stdout.isatty()
     code = exec_(opts.session((service,), by_name=True), ExecRequest(
         service=service, command=tuple(command), index=index, env=variables, user=user, workdir=workdir,
-        tty=tty, privileged=privileged, detach=detach))
+        tty=tty, interactive=interactive and not detach, privileged=privileged, detach=detach))
     raise typer.Exit(code)

@@ -143,6 +143,7 @@ class ExecRequest:
     user: str | None = None
     workdir: str | None = None
     tty: bool = False
+    interactive: bool = True  # stdin passed to the command, as Docker Compose does unless told otherwise
     privileged: bool = False
     detach: bool = False
 
@@ -156,7 +157,7 @@ def exec_(session: Session, req: ExecRequest) -> int:
         raise UsageError(f"service {req.service} is not running")
     return exec_container(session.rt, c.id, ExecOptions(
         argv=list(req.command), env=dict(req.env), user=req.user, working_dir=req.workdir, tty=req.tty,
-        interactive=req.tty, privileged=req.privileged, detach=req.detach))
+        interactive=req.interactive, privileged=req.privileged, detach=req.detach))
 
 
 def copy(session: Session, service: str, index: int, src: str, dst: str, *, into: bool) -> None:

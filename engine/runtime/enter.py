@@ -15,14 +15,14 @@ import contextlib
 import os
 import signal
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NoReturn
 
 from .. import sys as lx
 from . import caps, console, seccomp
 from .cgroups import Cgroup
-from .process import ExecError, exec_in_container
+from .process import ExecError, exec_in_container, set_ulimits
 from .spec import ContainerSpec
 
 
@@ -90,7 +90,8 @@ def fork_exec(pid1: int, spec: ContainerSpec, cgroup: Cgroup, options: ExecOptio
                     os.dup2(output, 2)
                 _enter(namespaces, cgroup.add, err_w, theirs, options,
                        [f"{k}={v}" for k, v in env.items()], options.user or spec.user, spec.group_add,
-                       options.working_dir or spec.working_dir, allowed, spec.no_new_privileges, seccomp_filter)
+                       options.working_dir or spec.working_dir, allowed, spec.no_new_privileges, seccomp_filter,
+                       spec.ulimits)
             finally:
                 os._exit(126)  # only reached if something failed before _enter took over
     except BaseException:
@@ -112,7 +113,8 @@ def fork_exec(pid1: int, spec: ContainerSpec, cgroup: Cgroup, options: ExecOptio
 def _enter(namespaces: list[tuple[int, int]], join_cgroup: Callable[[int], None], err_w: int,
            tty: socket.socket | None, options: ExecOptions, env: list[str], user: str | None,
            group_add: Sequence[str], working_dir: str, allowed: frozenset[str],
-           no_new_privileges: bool, seccomp_filter: seccomp.Filter | None) -> NoReturn:  # pragma: no cover - runs in the forked child
+           no_new_privileges: bool, seccomp_filter: seccomp.Filter | None,
+           ulimits: Mapping[str, tuple[int, int]]) -> NoReturn:  # pragma: no cover - runs in the forked child
     code = 126
     try:
         join_cgroup(os.getpid())
@@ -135,6 +137,7 @@ def _enter(namespaces: list[tuple[int, int]], join_cgroup: Callable[[int], None]
                         os.dup2(null, target)
                     os.close(null)
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
+                set_ulimits(ulimits)  # as PID 1 has them
                 exec_in_container(options.argv, env, user_spec=user, group_add=group_add,
                                   working_dir=working_dir, allowed_caps=allowed,
                                   no_new_privileges=no_new_privileges, seccomp_filter=seccomp_filter)

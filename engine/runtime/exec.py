@@ -46,9 +46,12 @@ def exec_container(runtime: Runtime, ref: str, options: ExecOptions) -> int:
         _relay(master, options.interactive)
     _, status = os.waitpid(entered.pid, 0)
     error = _drain(entered.errors)
-    if error:
-        raise RuntimeFailure(f"exec in {c.name} failed: {error}")
-    return os.waitstatus_to_exitcode(status) if not os.WIFSIGNALED(status) else 128 + os.WTERMSIG(status)
+    code = os.waitstatus_to_exitcode(status) if not os.WIFSIGNALED(status) else 128 + os.WTERMSIG(status)
+    if error:  # the command never ran: 127 not found, 126 not executable, as Docker answers
+        failure = RuntimeFailure(f"exec in {c.name} failed: {error}")
+        failure.exit_code = code if code in (126, 127) else 126
+        raise failure
+    return code
 
 
 def _drain(fd: int) -> str:

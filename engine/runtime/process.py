@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import resource
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import NoReturn
 
 from .. import sys as lx
@@ -46,7 +46,7 @@ def find_executable(name: str, path: str) -> str:
     raise ExecError(f'exec: "{name}": executable file not found in $PATH', 127)
 
 
-def set_ulimits(ulimits: dict[str, tuple[int, int]]) -> None:
+def set_ulimits(ulimits: Mapping[str, tuple[int, int]]) -> None:
     for name, (soft, hard) in ulimits.items():
         if name not in RLIMITS:
             raise ValueError(f'unknown ulimit "{name}"')
