@@ -32,12 +32,10 @@ _PLATFORMS = {"x86_64": ("linux/amd64", "linux/x86_64", "linux/amd64/v1", "linux
 _UNSUPPORTED = {
     "userns_mode": "user namespaces are not supported yet",
     "cgroup_parent": "containers always live under pycompose's own cgroup",
-    "mem_swappiness": "memory swappiness is not supported",
     "cpu_rt_period": "real-time CPU scheduling is not supported",
     "cpu_rt_runtime": "real-time CPU scheduling is not supported",
     "cpu_count": "cpu_count is a Windows option; use cpus",
     "cpu_percent": "cpu_percent is a Windows option; use cpus",
-    "blkio_config": "block I/O limits are not supported",
     "gpus": "GPUs are not supported",
     "credential_spec": "credential_spec is a Windows option",
     "runtime": "pycompose runs containers itself; other OCI runtimes cannot be chosen",

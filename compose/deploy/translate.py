@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -23,7 +24,7 @@ from . import labels
 
 if TYPE_CHECKING:  # the engine's types; translation itself imports them when it runs
     from engine.images.model import HealthConfig, ImageConfig
-    from engine.runtime.limits import Limits
+    from engine.runtime.limits import DeviceLimit, Limits
     from engine.runtime.spec import (
         ContainerSpec,
         Device,
@@ -228,6 +229,7 @@ def _limits(svc: Service) -> Limits:
 
     lim = svc.deploy.resources_limits if svc.deploy else None
     res = svc.deploy.resources_reservations if svc.deploy else None
+    blkio: Mapping[str, object] = svc.blkio_config if isinstance(svc.blkio_config, dict) else {}
     return Limits(
         memory=svc.mem_limit or (lim.memory if lim else None),
         memory_swap=svc.memswap_limit,
@@ -236,7 +238,29 @@ def _limits(svc: Service) -> Limits:
         cpu_shares=svc.cpu_shares, cpu_period=svc.cpu_period, cpu_quota=svc.cpu_quota,
         cpuset_cpus=svc.cpuset,
         pids=svc.pids_limit or (lim.pids if lim else None),
+        memory_swappiness=svc.mem_swappiness,
+        blkio_weight=int(str(blkio["weight"])) if blkio.get("weight") is not None else None,
+        blkio_weight_device=_device_limits(blkio, "weight_device", "weight", False),
+        device_read_bps=_device_limits(blkio, "device_read_bps", "rate", True),
+        device_write_bps=_device_limits(blkio, "device_write_bps", "rate", True),
+        device_read_iops=_device_limits(blkio, "device_read_iops", "rate", False),
+        device_write_iops=_device_limits(blkio, "device_write_iops", "rate", False),
     )
+
+
+def _device_limits(blkio: Mapping[str, object], key: str, field_name: str, size: bool) -> tuple[DeviceLimit, ...]:
+    """One list of blkio_config as the engine's per-device limits; rates in bytes (``1mb``) or per second."""
+    from engine.runtime.limits import DeviceLimit
+
+    from ..config.units import parse_size
+
+    out = []
+    items = blkio.get(key)
+    for item in items if isinstance(items, list) else []:
+        if isinstance(item, dict):
+            value = str(item.get(field_name))
+            out.append(DeviceLimit(path=str(item.get("path")), value=parse_size(value) if size else int(value)))
+    return tuple(out)
 
 
 def _devices(svc: Service) -> tuple[tuple[Device, ...], tuple[str, ...]]:

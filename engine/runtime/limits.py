@@ -6,11 +6,22 @@ Pure functions: a bad value is refused here, before any cgroup is made.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+import os
+import stat
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 
 from engine.errors import RuntimeFailure
 
 DEFAULT_PERIOD = 100_000
+
+
+@dataclass(frozen=True)
+class DeviceLimit:
+    """A per-device block I/O weight or rate (bytes or operations per second), by the device's host path."""
+
+    path: str
+    value: int
 
 
 @dataclass(frozen=True)
@@ -27,6 +38,24 @@ class Limits:
     cpuset_cpus: str | None = None
     cpuset_mems: str | None = None
     pids: int | None = None  # pids.max; <= 0 = unlimited
+    memory_swappiness: int | None = None  # 0-100 (v1 only)
+    blkio_weight: int | None = None  # 10-1000
+    blkio_weight_device: tuple[DeviceLimit, ...] = field(default=())
+    device_read_bps: tuple[DeviceLimit, ...] = field(default=())
+    device_write_bps: tuple[DeviceLimit, ...] = field(default=())
+    device_read_iops: tuple[DeviceLimit, ...] = field(default=())
+    device_write_iops: tuple[DeviceLimit, ...] = field(default=())
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, object]) -> Limits:
+        """From a container record (JSON): per-device lists back into ``DeviceLimit``s."""
+        devices = ("blkio_weight_device", "device_read_bps", "device_write_bps", "device_read_iops",
+                   "device_write_iops")
+        plain = {k: v for k, v in data.items() if k not in devices}
+        lists = {k: tuple(DeviceLimit(path=str(d["path"]), value=int(d["value"]))
+                          for d in v if isinstance(d, dict))
+                 for k, v in data.items() if k in devices and isinstance(v, list | tuple)}
+        return cls(**plain, **lists)  # type: ignore[arg-type]  # the record's own fields, as written
 
 
 @dataclass(frozen=True)
@@ -61,7 +90,9 @@ def cpu_weight(shares: int) -> int:
 def _checked(lim: Limits) -> Limits:
     """``lim`` with Docker's 0 = "not set" applied; raises on what Docker rejects, in one sentence."""
     zero_is_unset = ("memory", "memory_swap", "memory_reservation", "cpus", "cpu_shares", "cpu_period")
-    lim = replace(lim, **{f: None for f in zero_is_unset if getattr(lim, f) == 0})
+    for name in zero_is_unset:
+        if getattr(lim, name) == 0:
+            lim = replace(lim, **{name: None})  # type: ignore[arg-type]  # each of these is an int | None
     mem, swap = lim.memory, lim.memory_swap
     if mem is not None and mem < 0:
         raise RuntimeFailure(f"mem_limit must be a positive number of bytes, not {mem}")
@@ -88,7 +119,18 @@ def _cfs(lim: Limits) -> tuple[int | None, int | None]:
     return lim.cpu_quota, lim.cpu_period
 
 
-def settings(lim: Limits, version: int) -> list[Setting]:
+def block_device(path: str) -> str:
+    """``major:minor`` of the block device at ``path`` (followed through symlinks), as cgroup files want it."""
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise RuntimeFailure(f"blkio_config: {path}: {exc.strerror}") from None
+    if not stat.S_ISBLK(st.st_mode):
+        raise RuntimeFailure(f"blkio_config: {path} is not a block device")
+    return f"{os.major(st.st_rdev)}:{os.minor(st.st_rdev)}"
+
+
+def settings(lim: Limits, version: int, devnum: Callable[[str], str] = block_device) -> list[Setting]:
     """The files and values that apply ``lim`` under cgroup ``version`` (1 or 2), after checks.
 
     v1 memsw counts memory+swap (default 2 x memory, as Docker); v2 memory.swap.max is the
@@ -128,6 +170,39 @@ def settings(lim: Limits, version: int) -> list[Setting]:
         put("cpuset", "cpuset.mems", "cpuset.mems", lim.cpuset_mems, "cpuset_mems")
     if lim.pids is not None:
         put("pids", "pids.max", "pids.max", lim.pids if lim.pids > 0 else "max", "pids_limit")
+    if lim.memory_swappiness is not None and lim.memory_swappiness >= 0:
+        if v2:
+            raise RuntimeFailure("mem_swappiness is not supported on cgroup v2 (the kernel has no such knob)")
+        if lim.memory_swappiness > 100:
+            raise RuntimeFailure(f"mem_swappiness must be between 0 and 100, not {lim.memory_swappiness}")
+        put("memory", "memory.swappiness", "", lim.memory_swappiness, "mem_swappiness")
+    out += _blkio(lim, v2, devnum)
+    return out
+
+
+def _blkio(lim: Limits, v2: bool, devnum: Callable[[str], str]) -> list[Setting]:
+    """blkio_config: weights (10-1000; v2 io.weight 1-10000 takes the same numbers) and throttling rates."""
+    out: list[Setting] = []
+    for w in ([lim.blkio_weight] if lim.blkio_weight is not None else []) + [d.value for d in lim.blkio_weight_device]:
+        if not 10 <= w <= 1000:
+            raise RuntimeFailure(f"blkio_config: weight must be between 10 and 1000, not {w}")
+    if lim.blkio_weight is not None:
+        out.append(Setting("blkio" if not v2 else "io", "io.weight" if v2 else "blkio.weight",
+                           f"default {lim.blkio_weight}" if v2 else str(lim.blkio_weight), "blkio_config.weight"))
+    for d in lim.blkio_weight_device:
+        out.append(Setting("blkio" if not v2 else "io", "io.weight" if v2 else "blkio.weight_device",
+                           f"{devnum(d.path)} {d.value}", "blkio_config.weight_device"))
+    throttles = (("device_read_bps", "read_bps_device", "rbps"), ("device_write_bps", "write_bps_device", "wbps"),
+                 ("device_read_iops", "read_iops_device", "riops"), ("device_write_iops", "write_iops_device", "wiops"))
+    for key, v1_file, v2_key in throttles:
+        for d in getattr(lim, key):
+            if d.value < 0:
+                raise RuntimeFailure(f"blkio_config: {key} for {d.path} must not be negative")
+            if v2:
+                out.append(Setting("io", "io.max", f"{devnum(d.path)} {v2_key}={d.value}", f"blkio_config.{key}"))
+            else:
+                out.append(Setting("blkio", f"blkio.throttle.{v1_file}", f"{devnum(d.path)} {d.value}",
+                                   f"blkio_config.{key}"))
     return out
 
 

@@ -153,7 +153,7 @@ class ContainerSpec:
         if isinstance(health, dict) and health:
             kw["healthcheck"] = _build(Healthcheck, {**health, "test": tuple(_strings(health.get("test")))})
         limits = data.get("limits")
-        kw["limits"] = _build(Limits, limits if isinstance(limits, dict) else {})
+        kw["limits"] = Limits.from_dict(limits if isinstance(limits, dict) else {})
         ulimits = data.get("ulimits")
         kw["ulimits"] = {str(k): (int(v[0]), int(v[1])) for k, v in ulimits.items()
                          if isinstance(v, list | tuple)} if isinstance(ulimits, dict) else {}

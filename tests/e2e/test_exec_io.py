@@ -45,3 +45,37 @@ def test_stdin_stdout_stderr_byte_exact_and_exit_codes(cli: Cli) -> None:  # noq
     assert r.returncode == 126 and "permission denied" in r.stderr
     r = cli("exec", "-i", "-T", "box", "cat", input="with -i as well\n")
     assert r.stdout == "with -i as well\n"
+
+
+def test_swappiness_and_block_io_limits_reach_the_cgroup(cli: Cli, tmp_path) -> None:  # noqa: F811
+    from engine.state import Root
+
+    backing = tmp_path / "disk.img"
+    backing.write_bytes(b"\0" * (4 << 20))
+    loop = subprocess.run(["losetup", "--find", "--show", "--read-only", str(backing)], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    try:
+        rdev = os.stat(loop).st_rdev
+        cli.write(f"""\
+            services:
+              box:
+                image: busybox:latest
+                command: ["sleep", "3600"]
+                stop_grace_period: 0s
+                mem_swappiness: 10
+                blkio_config:
+                  device_read_bps: [{{path: {loop}, rate: 1mb}}]
+                  device_write_iops: [{{path: {loop}, rate: 120}}]
+            """)
+        cli("up", "-d", check=True)
+        cid = cli("ps", "-q", check=True).stdout.strip()
+        group = Root(cli.root).cgroup_name
+        with open(f"/sys/fs/cgroup/memory/{group}/{cid}/memory.swappiness") as fh:
+            assert fh.read().strip() == "10"
+        with open(f"/sys/fs/cgroup/blkio/{group}/{cid}/blkio.throttle.read_bps_device") as fh:
+            assert fh.read().strip() == f"{os.major(rdev)}:{os.minor(rdev)} 1048576"
+        with open(f"/sys/fs/cgroup/blkio/{group}/{cid}/blkio.throttle.write_iops_device") as fh:
+            assert fh.read().strip() == f"{os.major(rdev)}:{os.minor(rdev)} 120"
+        cli("down", check=True)
+    finally:
+        subprocess.run(["losetup", "-d", loop], check=False)
