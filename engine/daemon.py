@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 
@@ -44,3 +45,41 @@ def spawn(module: str, args: list[str], log: str) -> None:
     answer = b"".join(chunks).decode(errors="replace")
     if answer != "ready":
         raise EngineError(f"{module} did not start: {answer or 'see ' + log}")
+
+
+class _LogStream(io.TextIOBase):
+    """A daemon's stdout and stderr, its log file: a write that fails (a full disk) is dropped, not
+    raised (a traceback that cannot be written must not kill the daemon), and counted; the next write
+    that succeeds says how many were dropped."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.dropped = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return self.fd
+
+    def write(self, text: str) -> int:
+        data = text.encode(errors="replace")
+        if self.dropped:
+            data = f"[{self.dropped} writes to this log were dropped: no space]\n".encode() + data
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(self.fd, view):]
+        except OSError:
+            self.dropped += 1
+        else:
+            self.dropped = 0
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def quiet_output() -> None:
+    """Make ``print`` and tracebacks of a daemon survive a full disk (see ``_LogStream``)."""
+    sys.stdout = sys.stderr = _LogStream(2)

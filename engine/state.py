@@ -114,11 +114,82 @@ def read_json(path: str, default: Any = None) -> Any:
 
 @contextlib.contextmanager
 def locked(path: str, *, shared: bool = False) -> Iterator[None]:
-    """Hold an flock on ``path`` (created if missing) for the duration of the block."""
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    """Hold an flock on ``path`` (created if missing) for the duration of the block.
+
+    The lock is taken on the file that is at ``path`` once it is held: a
+    holder may remove its lock file (``unlink_lock``) when what it guards is
+    gone, and whoever was waiting on the removed file tries again on the new one.
+    """
+    fd = _lock_fd(path, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
     try:
-        fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
         yield
     finally:
         os.close(fd)
+
+
+def try_locked(path: str) -> int | None:
+    """An fd holding ``path``'s exclusive lock, or None when someone else holds it (never waits)."""
+    try:
+        return _lock_fd(path, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return None
+
+
+def _lock_fd(path: str, how: int) -> int:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, how)
+            held = os.fstat(fd)
+            now = os.stat(path)
+        except FileNotFoundError:  # removed by its last holder: take the new one
+            os.close(fd)
+            continue
+        except BaseException:
+            os.close(fd)
+            raise
+        if (held.st_dev, held.st_ino) == (now.st_dev, now.st_ino):
+            return fd
+        os.close(fd)
+
+
+def unlink_lock(path: str) -> None:
+    """Remove a lock file the caller holds (see ``locked``)."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+
+
+# -- containers being created -------------------------------------------------
+#
+# A container's folder is made, with a claim file held locked, before anything
+# is allocated for it (addresses, anonymous volumes); its record
+# (``container.json``) is written last, then the claim removed. So every
+# allocation has an owner that either has a whole record or is being created by
+# a live process; whatever else names a container is left over from a crash, and
+# is given back (``owner_exists``).
+
+CLAIM = "creating"
+
+
+def owner_exists(root: Root, cid: str) -> bool:
+    """Container ``cid`` has a whole record, or a live process is creating it."""
+    folder = os.path.join(root.containers, cid)
+    record = os.path.join(folder, "container.json")
+    # the record is written before the claim goes: a creation that completes meanwhile shows it
+    return os.path.isfile(record) or claim_held(folder) or os.path.isfile(record)
+
+
+def claim_held(folder: str) -> bool:
+    """A live process holds the claim in ``folder`` (a container being created)."""
+    try:
+        fd = os.open(os.path.join(folder, CLAIM), os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False

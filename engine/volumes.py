@@ -52,6 +52,7 @@ class Volume:
     labels: dict[str, str] = field(default_factory=dict)
     options: dict[str, str] = field(default_factory=dict)
     populated: bool = False
+    owner: str | None = None  # the container an anonymous volume was made for
 
     @property
     def anonymous(self) -> bool:
@@ -227,8 +228,12 @@ class Volumes:
     # -- changing -------------------------------------------------------------
 
     def create(self, name: str, *, labels: dict[str, str] | None = None, driver: str = "local",
-               options: dict[str, str] | None = None) -> Volume:
-        """Make the volume; an existing volume of that name is returned as it is."""
+               options: dict[str, str] | None = None, owner: str | None = None) -> Volume:
+        """Make the volume; an existing volume of that name is returned as it is.
+
+        ``owner`` is the container an anonymous volume is made for: if that
+        container's creation fails or dies, the volume goes with it (``remove_owned``).
+        """
         check_name(name)
         if driver != "local":
             raise EngineError(f"volume {name}: driver {driver!r} is not supported; only the local driver is")
@@ -239,7 +244,7 @@ class Volumes:
             opts = check_options(name, dict(options or {}))
             self._sweep()
             volume = Volume(name=name, created=now_rfc3339(), labels=dict(labels or {}), options=opts,
-                            mountpoint=os.path.join(self._folder(name), "_data"))
+                            mountpoint=os.path.join(self._folder(name), "_data"), owner=owner)
             os.makedirs(self.dir, mode=0o700, exist_ok=True)
             stage = tempfile.mkdtemp(dir=self.dir, prefix=".new-")
             try:
@@ -282,6 +287,13 @@ class Volumes:
                 raise Conflict(f"volume {name} is in use by running container(s) {', '.join(active)}; "
                                "stop them first")
             self._delete(volume)
+
+    def remove_owned(self, owner: str) -> None:
+        """Remove the unused volumes made for container ``owner`` (whose creation did not complete)."""
+        with self._lock():
+            for volume in self.list():
+                if volume.owner == owner and not self._users(volume):
+                    self._delete(volume)
 
     def prune(self, *, all: bool = False) -> Names:
         """Remove unused volumes: anonymous ones only (as Docker does), or every one with ``all``."""

@@ -12,6 +12,8 @@ import dataclasses
 import os
 from typing import TYPE_CHECKING
 
+from engine.faults import point as fault_point
+
 from ..errors import ConfigError, UpError
 from . import labels
 from .translate import Resolved, security
@@ -135,10 +137,12 @@ def _anonymous(session: Session, svc: Service, cid: str, image: Image,
         if target in previous:
             out[target] = previous[target]
             continue
-        vol = session.vols.create(f"{cid[:12]}{os.urandom(20).hex()}",
+        vol = session.vols.create(f"{cid[:12]}{os.urandom(20).hex()}", owner=cid,
                                   labels={ANONYMOUS_LABEL: "", labels.PROJECT: session.project.name})
         out[target] = session.vols.path(vol.name)
         new.append(target)
+    if new:
+        fault_point("create.volumes")
     return out, new
 
 

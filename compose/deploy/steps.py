@@ -14,6 +14,8 @@ import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from engine.faults import point as fault_point
+
 from ..errors import ComposeError, ConfigError, UpError
 from . import hooks, labels
 from .files import service_files
@@ -31,31 +33,28 @@ if TYPE_CHECKING:
 def create_container(session: Session, svc: Service, number: int, image: Image, name: str,
                      fresh_volumes: frozenset[str] = frozenset(), *, oneoff: bool = False,
                      tty: bool | None = None, inherit: Container | None = None, renew: bool = False) -> str:
-    """Create (not start) container ``number`` of ``svc``; its id. What it took is given back on failure.
+    """Create (not start) container ``number`` of ``svc``; its id.
 
     ``inherit``: the container this one replaces (its anonymous volumes move over unless ``renew``).
+    The container is claimed before anything is allocated for it, so what it took (addresses, the
+    anonymous volumes made for it) is given back if its creation fails, or by the next ``reconcile``
+    if this process dies first.
     """
     from engine.errors import EngineError
     from engine.runtime.containers import new_id
 
     cid = new_id()
-    resolved = None
     try:
-        given = service_files(session.project, svc, session.environment)
-        resolved = resolve(session, svc, cid, name, image, fresh_volumes, inherit=inherit, renew=renew)
-        resolved = dataclasses.replace(resolved, file_mounts=given.mounts)
-        spec = spec_for(session.project, svc, number, cid, resolved, name=name, oneoff=oneoff, tty=tty,
-                        stdin_open=tty)
-        session.rt.create(spec, given.files)
-    except BaseException as exc:
-        session.nets.release(cid)
-        made = [resolved.anonymous[t] for t in resolved.new_anonymous] if resolved is not None else []
-        for folder in made:
-            with contextlib.suppress(EngineError):
-                session.vols.remove(os.path.basename(os.path.dirname(folder)), force=True)
-        if isinstance(exc, EngineError):
-            raise UpError(f"service {svc.name}: {exc}") from None
-        raise
+        with session.rt.creating(cid):
+            given = service_files(session.project, svc, session.environment)
+            resolved = resolve(session, svc, cid, name, image, fresh_volumes, inherit=inherit, renew=renew)
+            resolved = dataclasses.replace(resolved, file_mounts=given.mounts)
+            spec = spec_for(session.project, svc, number, cid, resolved, name=name, oneoff=oneoff, tty=tty,
+                            stdin_open=tty)
+            session.rt.create(spec, given.files)
+            fault_point("create.recorded")
+    except EngineError as exc:
+        raise UpError(f"service {svc.name}: {exc}") from None
     finally:
         session.changed()
     return cid

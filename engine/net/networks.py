@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import Conflict, EngineError, NotFound
-from ..state import Root, locked, read_json, write_json
+from ..faults import point as fault_point
+from ..state import Root, locked, owner_exists, read_json, write_json
 
 # Docker's default pools: 172.17-31.0.0/16, then 192.168.0-240.0/20.
 POOLS = [ipaddress.IPv4Network(f"172.{i}.0.0/16") for i in range(17, 32)] + \
@@ -96,6 +97,9 @@ def host_routes(path: str = "/proc/net/route") -> list[ipaddress.IPv4Network]:
 def mac_for(address: str) -> str:
     """Docker's scheme: 02:42 followed by the four bytes of the IPv4 address."""
     return "02:42:" + ":".join(f"{b:02x}" for b in ipaddress.IPv4Address(address).packed)
+
+
+Names = list[str]  # named here: inside the class, ``list`` is the method
 
 
 class Networks:
@@ -205,6 +209,7 @@ class Networks:
         """Delete the network and its bridge; refused while containers are attached."""
         from . import links
 
+        self.reconcile()
         with self._lock():
             net = self.get(name)
             if net.allocations:
@@ -241,6 +246,7 @@ class Networks:
             allocations[chosen] = {"container": container, "name": container_name, "names": list(names)}
             net = Network(**{**net.__dict__, "allocations": allocations})
             self._write(net)
+            fault_point("create.allocated")
             return self._endpoint(net, chosen)
 
     def _endpoint(self, net: Network, address: str) -> Endpoint:
@@ -288,6 +294,18 @@ class Networks:
                         v = {**v, "name": new, "names": [new if n == old else n for n in v.get("names", [])]}
                     allocations[address] = v
                 self._write(Network(**{**net.__dict__, "allocations": allocations}))
+
+    def reconcile(self) -> Names:
+        """Free the addresses whose container neither has a record nor is being created (a crash
+        between the allocation and the record, or between a removal and the release); what was freed."""
+        freed: Names = []
+        with self._lock():
+            for net in self.list():
+                kept = {a: v for a, v in net.allocations.items() if owner_exists(self.root, v["container"])}
+                if kept != net.allocations:
+                    self._write(Network(**{**net.__dict__, "allocations": kept}))
+                    freed += [f"address {a} on {net.name}" for a in sorted(set(net.allocations) - set(kept))]
+        return freed
 
     def release(self, container: str) -> None:
         """Give back every address ``container`` holds, on every network."""

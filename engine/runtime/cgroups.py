@@ -258,7 +258,12 @@ class Cgroup:
 
     def oom_killed(self) -> bool:
         """Whether the kernel's OOM killer has killed a process of this cgroup."""
-        return (self._int(*_STATS[self.version]["oom"]) or 0) > 0
+        return self.oom_kills() > 0
+
+    def oom_kills(self) -> int:
+        """How many processes of this cgroup the OOM killer has killed, in all its life (a run's are
+        the difference between its end and its start)."""
+        return self._int(*_STATS[self.version]["oom"]) or 0
 
     def stats(self) -> CgroupStats:
         got = {k: self._int(*spec) for k, spec in _STATS[self.version].items()}

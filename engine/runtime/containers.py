@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import shutil
 import signal as signals
 import socket
 import time
@@ -19,10 +20,11 @@ from dataclasses import dataclass
 
 from ..daemon import spawn
 from ..errors import Conflict, EngineError, NotFound, RuntimeFailure
+from ..faults import point as fault_point
 from ..state import Root, locked
 from . import logs as logfile
 from .cgroups import Cgroups
-from .protocol import Message, decode, encode, number, signal_number, socket_address, text
+from .protocol import Message, connect, decode, encode, number, run_file, signal_number, text
 from .records import ContainerState, Records, alive
 from .spec import ContainerFile, ContainerSpec, check_sysctl
 
@@ -42,6 +44,7 @@ class Container:
     finished_at: str | None
     restart_count: int
     oom_killed: bool
+    stopping: bool  # a stop was asked and is under way
     error: str | None
 
     @property
@@ -63,6 +66,9 @@ def host_resolv_conf(path: str = "/etc/resolv.conf") -> str:
     keep = [ln for ln in lines if not (ln.startswith("nameserver") and
                                        (ln.split()[1:2] or [""])[0].startswith(("127.", "::1")))]
     return "\n".join(keep) + "\n"
+
+
+Names = list[str]  # named here: inside the class, ``list`` is the method
 
 
 class Runtime:
@@ -107,15 +113,22 @@ class Runtime:
             id=cid, name=spec.name, spec=spec, created=self.records.created(cid),
             status=state.status, pid=state.pid, exit_code=state.exit_code, started_at=state.started_at,
             finished_at=state.finished_at, restart_count=state.restart_count, oom_killed=state.oom_killed,
-            error=state.error,
+            stopping=state.stopping and state.active, error=state.error,
         )
 
     def _true_state(self, cid: str, state: ContainerState) -> ContainerState:
-        """Correct a record whose supervisor died: running only if its process still is."""
+        """A record whose supervisor died: a new supervisor of its group adopts it (and the group's other
+        containers), so its output, restart policy and healthcheck go on. Failing that, it is running
+        only if its process still is."""
         if not state.active:
             return state
         if alive(state.supervisor_pid, state.supervisor_starttime):
             return state
+        with contextlib.suppress(EngineError, OSError):
+            self.ensure_supervisor(self.records.spec(cid).group)  # a supervisor adopts it as it starts
+            state = self.records.state(cid)
+            if not state.active or alive(state.supervisor_pid, state.supervisor_starttime):
+                return state
         if state.status != "restarting" and alive(state.pid, state.pid_starttime):
             return state  # the container outlived its supervisor; it is still running
         self._unpublish(cid)
@@ -125,6 +138,22 @@ class Runtime:
             error="the supervisor died; the exit code was not recorded")
 
     # -- lifecycle ------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def creating(self, cid: str) -> Iterator[None]:
+        """Claim container ``cid`` for the block, before anything is allocated for it (addresses,
+        anonymous volumes made with ``owner=cid``); ``create`` completes it.
+
+        If the block fails, what the claim took is given back (``abandon``); if
+        the process dies in it, the next ``reconcile`` does that.
+        """
+        self.root.ensure()
+        with self.records.claim(cid):
+            try:
+                yield
+            except BaseException:
+                self.abandon(cid)
+                raise
 
     def create(self, spec: ContainerSpec, files: Mapping[str, ContainerFile] | None = None) -> Container:
         """Record a new container (nothing runs yet). Its name must be unique.
@@ -140,9 +169,8 @@ class Runtime:
                 check_sysctl(name, spec)
             except ValueError as exc:
                 raise RuntimeFailure(f"container {spec.name}: {exc}") from None
-        self.root.ensure()
         binds = [m for m in spec.mounts if m.type == "bind" and m.source]
-        with locked(self.root.lock("names")):
+        with self.creating(spec.id), locked(self.root.lock("names")):
             for c in self.records.ids():
                 with contextlib.suppress(NotFound):
                     if self.records.name(c) == spec.name:
@@ -154,13 +182,7 @@ class Runtime:
                         if not m.create:
                             raise RuntimeFailure(f"container {spec.name}: the mount source {m.source} does not exist")
                         os.makedirs(m.source, exist_ok=True)
-                self.records.create(spec)
-        try:
-            self._write_files(spec)
-            self._write_container_files(spec, files or {})
-        except BaseException:
-            self.records.delete(spec.id)
-            raise
+                self.records.create(spec, lambda path: self._write_files(spec, path, files or {}))
         return self._load(spec.id)
 
     def rename(self, ref: str, name: str) -> Container:
@@ -202,8 +224,39 @@ class Runtime:
             finally:
                 os.close(fd)
 
-    def _write_files(self, spec: ContainerSpec) -> None:
-        path = self.records.dir(spec.id)
+    def abandon(self, cid: str) -> None:
+        """Give back what a creation that did not complete took: its addresses, the anonymous volumes
+        made for it, its folder. A whole record is left alone."""
+        from ..net.networks import Networks
+        from ..volumes import Volumes
+
+        if self.records.complete(cid):
+            return
+        Networks(self.root).release(cid)
+        Volumes(self.root).remove_owned(cid)
+        self.records.delete(cid)
+
+    def reconcile(self) -> Names:
+        """Bring the records in line with what a crash left: folders of creations whose process died
+        and removals cut short are finished, and addresses no container holds are freed. What was
+        given back, for a message."""
+        from ..net.networks import Networks
+
+        done: Names = []
+        for name in self.records.leftovers():
+            cid = name.split("-", 1)[1] if name.startswith(".") else name
+            if name.startswith(".rm-"):
+                Networks(self.root).release(cid)
+                shutil.rmtree(os.path.join(self.root.containers, name), ignore_errors=True)
+            elif name.startswith(".new-"):
+                shutil.rmtree(os.path.join(self.root.containers, name), ignore_errors=True)
+            else:
+                self.abandon(cid)
+            done.append(f"container {cid[:12]}")
+        return done + Networks(self.root).reconcile()
+
+    def _write_files(self, spec: ContainerSpec, path: str, files: Mapping[str, ContainerFile]) -> None:
+        self._write_container_files(spec, files)
         for d in ("upper", "work", "merged"):
             os.makedirs(os.path.join(path, d), mode=0o755, exist_ok=True)
         hostname = spec.hostname or spec.id[:12]
@@ -228,6 +281,8 @@ class Runtime:
 
     def start(self, ref: str) -> Container:
         c = self.get(ref)
+        if c.stopping:  # a stop asked before (perhaps by a command that died) is under way: it ends first
+            c = self.stop(c.id)
         if c.status in ("running", "restarting"):
             return c
         if c.status == "paused":
@@ -259,6 +314,7 @@ class Runtime:
     def _stop_orphan(self, c: Container, timeout: float | None) -> None:
         """Stop a container whose supervisor died: signal, grace, then kill its cgroup."""
         sig = signal_number(c.spec.stop_signal)
+        self.records.update(c.id, stopping=True)
         with contextlib.suppress(ProcessLookupError):
             os.kill(c.pid, sig)
         deadline = time.monotonic() + (c.spec.stop_timeout if timeout is None else timeout)
@@ -266,7 +322,7 @@ class Runtime:
         while time.monotonic() < deadline and alive(c.pid, started):
             time.sleep(0.05)
         self.cgroups.container(c.id).kill_all()
-        self.records.update(c.id, status="exited", pid=0, finished_at=logfile.timestamp())
+        self.records.update(c.id, status="exited", pid=0, finished_at=logfile.timestamp(), stopping=False)
         if c.spec.ports:
             from ..net.sync import apply_firewall
 
@@ -313,6 +369,7 @@ class Runtime:
         with self.records.lock(c.id):
             self.cgroups.container(c.id).remove()
             self.records.delete(c.id)
+        fault_point("remove.removed")
         if c.spec.endpoints:
             from ..net.networks import Networks
 
@@ -361,7 +418,11 @@ class Runtime:
         """
         c = self.get(ref)
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
-        s.connect(socket_address(self.root, c.spec.group))
+        try:
+            connect(s, self.root, c.spec.group)
+        except OSError:
+            s.close()
+            raise RuntimeFailure(f"cannot attach to {c.name}: its supervisor does not run") from None
         s.sendall(encode({"op": "attach", "id": c.id}))
         data, fds, _, _ = socket.recv_fds(s, 65536, 1)
         reply = decode(data.split(b"\n")[0] or b"{}")
@@ -388,9 +449,10 @@ class Runtime:
 
     def _send(self, group: str, message: Message, wait: float | None) -> Message:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC) as s:
-            s.connect(socket_address(self.root, group))
+            connect(s, self.root, group)
             s.settimeout(wait)
             s.sendall(encode(message))
+            fault_point(f"{text(message, 'op')}.sent")
             data = b""
             while not data.endswith(b"\n"):
                 chunk = s.recv(65536)
@@ -404,9 +466,8 @@ class Runtime:
     def _spawn_supervisor(self, group: str) -> None:
         """Start the group's supervisor, detached (double fork), and wait until it listens."""
         self.root.ensure()
-        with locked(os.path.join(self.root.run, f"supervisor-{group}.start.lock")):
+        with locked(run_file(self.root, group, "start.lock")):
             with contextlib.suppress(OSError):
                 if self._send(group, {"op": "ping"}, 5).get("ok"):
                     return
-            spawn("engine.runtime.supervisor", [self.root.path, group],
-                  os.path.join(self.root.run, f"supervisor-{group}.log"))
+            spawn("engine.runtime.supervisor", [self.root.path, group], run_file(self.root, group, "log"))

@@ -22,7 +22,8 @@ from .cgroups import Cgroups
 from .enter import ExecOptions, fork_exec
 from .logs import timestamp
 from .loop import Loop, Timer, reap
-from .records import HealthResult, HealthState, Records
+from .recorder import Recorder
+from .records import HealthResult, HealthState
 from .spec import ContainerSpec, Healthcheck
 
 OUTPUT_MAX = 4096  # bytes of a probe's output kept
@@ -61,18 +62,22 @@ class Checked:
 
 
 class Healthchecks:
-    def __init__(self, loop: Loop, records: Records, cgroups: Cgroups) -> None:
+    def __init__(self, loop: Loop, recorder: Recorder, cgroups: Cgroups) -> None:
         self.loop = loop
-        self.records = records
+        self.recorder = recorder
         self.cgroups = cgroups
         self.checked: dict[str, Checked] = {}
 
-    def watch(self, cid: str, spec: ContainerSpec, pid1: int, started: float) -> HealthState | None:
-        """Start checking a container that has just started; its initial health (None: it has no check)."""
+    def watch(self, cid: str, spec: ContainerSpec, pid1: int, started: float,
+              since: HealthState | None = None) -> HealthState | None:
+        """Start checking a container that has just started (or, adopted, goes on from its health
+        ``since``); its health now (None: it has no check)."""
         self.forget(cid)
         if spec.healthcheck is None:
             return None
         checked = Checked(spec=spec, check=spec.healthcheck, pid1=pid1, started=started)
+        if since is not None:
+            checked.status, checked.failing, checked.log = since.status, since.failing_streak, since.log
         self.checked[cid] = checked
         checked.next = self.loop.later(self._delay(checked), lambda: self._probe(cid))
         return checked.state()
@@ -177,5 +182,5 @@ class Healthchecks:
                 checked.status = "unhealthy"
         result = HealthResult(start=start or timestamp(), end=timestamp(), exit_code=code, output=output[-OUTPUT_MAX:])
         checked.log = (*checked.log, result)[-5:]
-        self.records.update(cid, health=checked.state())
+        self.recorder.update(cid, health=checked.state())
         checked.next = self.loop.later(self._delay(checked), lambda: self._probe(cid))

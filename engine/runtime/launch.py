@@ -31,6 +31,7 @@ from .. import sys as lx
 from ..errors import RuntimeFailure
 from . import caps, console, rootfs, seccomp
 from .cgroups import Cgroup
+from .outputs import make as make_fifo
 from .process import ExecError, exec_in_container, set_ulimits
 from .spec import ContainerSpec
 
@@ -201,8 +202,8 @@ def begin(spec: ContainerSpec, bundle: rootfs.Bundle, cgroup: Cgroup, empty_dir:
             null = _opened(theirs, os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC))
             stdio = (null, null, null)
         else:
-            out_r, out_w = _pipe(ours, theirs)
-            err2_r, err2_w = _pipe(ours, theirs)
+            out_r, out_w = _fifo(bundle, "stdout", ours, theirs)
+            err2_r, err2_w = _fifo(bundle, "stderr", ours, theirs)
             if spec.stdin_open:
                 in_r, stdin_w = _pipe(theirs, ours)
             else:
@@ -251,6 +252,14 @@ def _maybe(group: list[int], fd: int | None) -> int | None:
 
 def _pipe(read_group: list[int], write_group: list[int]) -> tuple[int, int]:
     r, w = os.pipe2(os.O_CLOEXEC)
+    read_group.append(r)
+    write_group.append(w)
+    return r, w
+
+
+def _fifo(bundle: rootfs.Bundle, stream: str, read_group: list[int], write_group: list[int]) -> tuple[int, int]:
+    """An output FIFO in the container's folder (``outputs``): they survive the supervisor, pipes do not."""
+    r, w = make_fifo(bundle.path, stream)
     read_group.append(r)
     write_group.append(w)
     return r, w

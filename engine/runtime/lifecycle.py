@@ -21,30 +21,33 @@ import contextlib
 import os
 import signal
 import socket
+import time
 from collections.abc import Callable
 
 from ..errors import EngineError
 from ..state import Root
-from . import launch, policy, rootfs
+from . import launch, outputs, policy, rootfs
 from .cgroups import Cgroups
 from .devices import policy_for
 from .health import Healthchecks
 from .launch import Launched, Starting
-from .logs import LogWriter, timestamp
+from .logs import LogWriter, parse_timestamp, timestamp
 from .loop import Loop
 from .outbox import Outbox
 from .portsync import PortSync, publication
 from .protocol import signal_number
-from .records import Records, proc_starttime
+from .recorder import Recorder
+from .records import ContainerState, Records, alive, proc_starttime
 from .supervised import Supervised, catches, exit_code
 
 CGROUP_GRACE = 5.0  # seconds to wait for a cgroup to empty after its PID 1 ended
+UNKNOWN_EXIT = "it ended while its supervisor was away, so its exit code is unknown"
 
 
 class Lifecycle:
-    def __init__(self, root: Root, loop: Loop, records: Records, cgroups: Cgroups, outbox: Outbox,
-                 ports: PortSync, health: Healthchecks) -> None:
-        self.loop, self.records, self.cgroups = loop, records, cgroups
+    def __init__(self, root: Root, loop: Loop, records: Records, recorder: Recorder, cgroups: Cgroups,
+                 outbox: Outbox, ports: PortSync, health: Healthchecks) -> None:
+        self.loop, self.records, self.recorder, self.cgroups = loop, records, recorder, cgroups
         self.outbox, self.ports, self.health = outbox, ports, health
         self.containers: dict[str, Supervised] = {}
         self.empty_dir = os.path.join(root.run, "empty")
@@ -62,11 +65,8 @@ class Lifecycle:
             if conn is not None:
                 sv.starters.append(conn)
             return conn is not None
-        spec = self.records.spec(cid)
         if sv is None:
-            path = os.path.join(self.records.dir(cid), f"{cid}-json.log")
-            sv = Supervised(spec=spec, log=LogWriter(path, spec.log_max_size, spec.log_max_files))
-            self.containers[cid] = sv
+            sv = self._supervise(cid)
         sv.stopping = False
         if sv.restart_at is not None:
             sv.restart_at.cancel()
@@ -82,18 +82,60 @@ class Lifecycle:
             raise
         return conn is not None
 
+    def _supervise(self, cid: str) -> Supervised:
+        spec = self.records.spec(cid)
+        path = os.path.join(self.records.dir(cid), f"{cid}-json.log")
+        sv = self.containers[cid] = Supervised(spec=spec, log=LogWriter(path, spec.log_max_size, spec.log_max_files))
+        return sv
+
+    def adopt(self, cid: str, state: ContainerState) -> None:
+        """Take over a container whose supervisor died: watch its process through a pidfd (it is not our
+        child), drain its output FIFOs, go on with its healthcheck, its restart policy and a stop that
+        was under way. If it ended meanwhile, its end is recorded, with an unknown exit code."""
+        sv = self._supervise(cid)
+        sv.restart_count, sv.oom_kills, sv.adopted = state.restart_count, state.oom_kills, True
+        self.recorder.update(cid, supervisor_pid=os.getpid(), supervisor_starttime=proc_starttime(os.getpid()))
+        proc = _reattach(state, self.records.dir(cid))
+        if proc is None:
+            sv.stopping, sv.ending = state.stopping, True
+            ended: Callable[[], None] = lambda: self._ended(cid, sv, None)  # noqa: E731
+            if state.status == "restarting":  # it was waiting out a back-off: it restarts now
+                sv.adopted = False
+                ended = lambda: self._restart_adopted(cid, sv)  # noqa: E731
+            self._empty_cgroup(cid, self.loop.clock() + CGROUP_GRACE, ended)  # whatever a half-made run left
+            return
+        ran_for = 0.0
+        with contextlib.suppress(ValueError):
+            ran_for = max(0.0, time.time() - parse_timestamp(state.started_at or ""))
+        sv.proc, sv.started = proc, self.loop.clock() - ran_for
+        for fd, stream in proc.outputs.items():
+            self.loop.watch(fd, self.reader(cid, fd, stream))
+        self.loop.watch(proc.pidfd, lambda: self._process_event(cid))
+        self.health.watch(cid, sv.spec, proc.pid, sv.started, since=state.health)
+        if state.stopping:
+            self.stop(cid, None, None)
+
+    def _restart_adopted(self, cid: str, sv: Supervised) -> None:
+        sv.ending = False
+        if sv.stopping:
+            self.recorder.update(cid, status="exited", stopping=False)
+            self.forget(cid)
+        else:
+            self._schedule_restart(cid, sv, ran_for=0.0)
+
     def stop(self, cid: str, timeout: float | None, conn: socket.socket | None) -> bool:
         """The stop signal, the grace period, then SIGKILL; True when the reply comes once it ended."""
         sv = self.containers.get(cid)
         if sv is None:
             return False
-        sv.stopping = True
         if sv.restart_at is not None:
+            sv.stopping = True
             sv.restart_at.cancel()
             sv.restart_at = None
-            self.records.update(cid, status="exited")
+            self.recorder.update(cid, status="exited", stopping=False)
             self.forget(cid)
             return False
+        self._stopping(cid, sv)
         if conn is not None and sv.active:
             sv.waiters.append(conn)
         if sv.starting is not None:
@@ -114,7 +156,7 @@ class Lifecycle:
         sv = self.containers.get(cid)
         if sv is None or (sv.proc is None and sv.starting is None):
             raise EngineError(f"container {sv.spec.name if sv else cid} is not running")
-        sv.stopping = True
+        self._stopping(cid, sv)
         if sv.starting is not None:
             sv.starting.aborted = True
             self._fail(sv.starting, "the container was killed while it was starting", 137)
@@ -124,6 +166,13 @@ class Lifecycle:
             assert sv.proc is not None
             with contextlib.suppress(ProcessLookupError):
                 os.kill(sv.proc.pid, sig)
+
+    def _stopping(self, cid: str, sv: Supervised) -> None:
+        """The container is to end and not restart; on disk too, so that a command that asked for it and
+        died, or a supervisor that adopts the container, knows (``ContainerState.stopping``)."""
+        if not sv.stopping:
+            sv.stopping = True
+            self.recorder.update(cid, stopping=True)
 
     def wait(self, cid: str, conn: socket.socket) -> bool:
         sv = self.containers.get(cid)
@@ -163,7 +212,7 @@ class Lifecycle:
         try:
             starting = launch.begin(spec, rootfs.Bundle(self.records.dir(cid)), cgroup, self.empty_dir, peers)
         except (EngineError, OSError) as exc:
-            self.records.update(cid, status="exited", exit_code=127, error=str(exc), finished_at=timestamp(), pid=0)
+            self.recorder.update(cid, status="exited", exit_code=127, error=str(exc), finished_at=timestamp(), pid=0)
             raise
         starting.before_close = self.loop.unwatch
         sv.starting = starting
@@ -211,14 +260,16 @@ class Lifecycle:
         except EngineError as exc:
             self._fail(starting, str(exc), 127)
             return
-        sv.starting, sv.proc, sv.started = None, proc, self.loop.clock()
+        sv.starting, sv.proc, sv.started, sv.adopted = None, proc, self.loop.clock(), False
+        sv.oom_kills = self._oom_kills(cid)
         for fd, stream in proc.outputs.items():
             self.loop.watch(fd, self.reader(cid, fd, stream))
         health = self.health.watch(cid, sv.spec, proc.pid, sv.started)
-        self.records.update(cid, status="running", pid=proc.pid, pid_starttime=proc_starttime(proc.pid),
+        self.recorder.update(cid, status="running", pid=proc.pid, pid_starttime=proc_starttime(proc.pid),
                             started_at=timestamp(), exit_code=None, error=None, oom_killed=False,
-                            restart_count=sv.restart_count, supervisor_pid=os.getpid(),
-                            supervisor_starttime=proc_starttime(os.getpid()), health=health)
+                            oom_kills=sv.oom_kills, stopping=False, restart_count=sv.restart_count,
+                            supervisor_pid=os.getpid(), supervisor_starttime=proc_starttime(os.getpid()),
+                            health=health)
         starters, sv.starters = sv.starters, []
 
         def reply() -> None:
@@ -237,10 +288,10 @@ class Lifecycle:
         manual = bool(sv.starters)
         restart = not manual and policy.should_restart(sv.spec.restart, code, sv.restart_count, sv.stopping)
         if starting.aborted and not manual:  # a restart stopped before it ran: the last run's record stands
-            self.records.update(cid, status="exited", pid=0, restart_count=sv.restart_count)
+            self.recorder.update(cid, status="exited", pid=0, restart_count=sv.restart_count, stopping=False)
         else:
-            self.records.update(cid, status="restarting" if restart else "exited", exit_code=code, error=message,
-                                finished_at=timestamp(), pid=0, restart_count=sv.restart_count)
+            self.recorder.update(cid, status="restarting" if restart else "exited", exit_code=code, error=message,
+                                finished_at=timestamp(), pid=0, restart_count=sv.restart_count, stopping=False)
         for conn in sv.starters:
             self.outbox.reply(conn, {"ok": False, "error": message})
         sv.starters = []
@@ -293,12 +344,15 @@ class Lifecycle:
             self._exited(cid, sv, sv.proc)
 
     def _exited(self, cid: str, sv: Supervised, proc: Launched) -> None:
-        try:
-            pid, status = os.waitpid(proc.pid, os.WNOHANG)
-        except ChildProcessError:
-            pid, status = proc.pid, 0
-        if not pid:
-            return
+        code: int | None = None  # an adopted container is not our child: its exit code cannot be known
+        if not sv.adopted:
+            try:
+                pid, status = os.waitpid(proc.pid, os.WNOHANG)
+            except ChildProcessError:
+                pid, status = proc.pid, 0
+            if not pid:
+                return
+            code = exit_code(status)
         self.loop.unwatch(proc.pidfd)
         os.close(proc.pidfd)
         for fd, stream in list(proc.outputs.items()):  # what is still buffered in the pipes
@@ -316,7 +370,7 @@ class Lifecycle:
             sv.kill_at.cancel()
             sv.kill_at = None
         self.health.forget(cid)
-        self._empty_cgroup(cid, self.loop.clock() + CGROUP_GRACE, lambda: self._ended(cid, sv, exit_code(status)))
+        self._empty_cgroup(cid, self.loop.clock() + CGROUP_GRACE, lambda: self._ended(cid, sv, code))
 
     def _empty_cgroup(self, cid: str, deadline: float, then: Callable[[], None]) -> None:
         """Kill what is left in the cgroup; check again from a timer until it is empty (or the deadline)."""
@@ -331,14 +385,13 @@ class Lifecycle:
         else:
             self.loop.later(0.02, lambda: self._empty_cgroup(cid, deadline, then))
 
-    def _ended(self, cid: str, sv: Supervised, code: int) -> None:
+    def _ended(self, cid: str, sv: Supervised, code: int | None) -> None:
         sv.ending = False
-        oom = False
-        with contextlib.suppress(EngineError, OSError):
-            oom = self.cgroups.container(cid).oom_killed()
+        oom = self._oom_kills(cid) > sv.oom_kills  # the cgroup's count is of every run: this run's are new
         restart = policy.should_restart(sv.spec.restart, code, sv.restart_count, sv.stopping)
-        self.records.update(cid, status="restarting" if restart else "exited", exit_code=code, pid=0,
-                            finished_at=timestamp(), oom_killed=oom, restart_count=sv.restart_count)
+        self.recorder.update(cid, status="restarting" if restart else "exited", exit_code=code, pid=0,
+                            finished_at=timestamp(), oom_killed=oom, restart_count=sv.restart_count,
+                            stopping=False, error=None if code is not None else UNKNOWN_EXIT)
         if restart:
             self._schedule_restart(cid, sv, ran_for=self.loop.clock() - sv.started)
             return
@@ -348,6 +401,12 @@ class Lifecycle:
             self.ports.change(cid, None, lambda: self._answer_waiters(cid, waiters, code))
         else:
             self._answer_waiters(cid, waiters, code)
+
+    def _oom_kills(self, cid: str) -> int:
+        try:
+            return self.cgroups.container(cid).oom_kills()
+        except (EngineError, OSError):
+            return 0
 
     def _answer_waiters(self, cid: str, waiters: list[socket.socket], code: int | None) -> None:
         for conn in waiters:
@@ -380,6 +439,21 @@ class Lifecycle:
             os.kill(sv.proc.pid, signal.SIGKILL)
         with contextlib.suppress(EngineError, OSError):
             self.cgroups.container(cid).kill_nowait()  # the exit handler checks that it emptied
+
+
+def _reattach(state: ContainerState, folder: str) -> Launched | None:
+    """The process of a container that a dead supervisor ran, if it still runs: a pidfd on it (checked
+    after it is opened, so a recycled PID is never taken for it) and its reopened output FIFOs."""
+    if state.status not in ("running", "paused") or not alive(state.pid, state.pid_starttime):
+        return None
+    try:
+        pidfd = os.pidfd_open(state.pid)
+    except OSError:
+        return None
+    if not alive(state.pid, state.pid_starttime):
+        os.close(pidfd)
+        return None
+    return Launched(pid=state.pid, pidfd=pidfd, outputs=outputs.reopen(folder), stdin=None)
 
 
 def _reaped(pid: int) -> bool:

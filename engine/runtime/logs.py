@@ -7,6 +7,8 @@ rotated (``.1``, ``.2``, …) and at most ``max_files`` files are kept.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import time
@@ -40,6 +42,10 @@ class LogWriter:
     What one read brings is written with one write call (its lines share the
     time it arrived), so a container's output costs the supervisor a syscall
     per read, not per line.
+
+    A write that fails (a full disk) is dropped whole, never left half
+    written, and counted: once writes succeed again, an entry on stderr says
+    how many lines were lost and why. The container is never held up by it.
     """
 
     def __init__(self, path: str, max_size: int = 10 << 20, max_files: int = 3) -> None:
@@ -47,8 +53,13 @@ class LogWriter:
         self.max_size = max(max_size, 1024)
         self.max_files = max(max_files, 1)
         self.partial: dict[str, bytes] = {}
-        self.fh = open(path, "ab")  # noqa: SIM115 - kept open for the container's life
-        self.size = self.fh.tell()
+        self.dropped = 0  # lines lost to failed writes since the last write that succeeded
+        self.why = ""
+        self.fh: io.FileIO | None = None
+        self.size = 0
+        self._open()
+        if self.fh is None:
+            raise OSError(self.why)
 
     def write(self, stream: str, data: bytes) -> None:
         buf = self.partial.pop(stream, b"") + data
@@ -70,41 +81,75 @@ class LogWriter:
         if not texts:
             return
         now = timestamp()
-        out = bytearray()
-        for text in texts:
-            record = {"log": text.decode("utf-8", errors="replace"), "stream": stream, "time": now}
+        entries = [(stream, text) for text in texts]
+        if self.dropped:  # first, what was lost (the note is not counted as a line of output)
+            note = f"pycompose: {self.dropped} lines of output were not logged: {self.why}\n"
+            entries.insert(0, ("", note.encode()))
+        out, lines = bytearray(), 0
+        for name, text in entries:
+            record = {"log": text.decode("utf-8", errors="replace"), "stream": name or "stderr", "time": now}
             out += json.dumps(record, ensure_ascii=False).encode()
             out += b"\n"
+            lines += 1 if name else 0
             if self.size + len(out) >= self.max_size:
-                self._append(out)
-                out = bytearray()
+                self._append(out, lines)
+                out, lines = bytearray(), 0
                 self._rotate()
-        self._append(out)
+        self._append(out, lines)
 
-    def _append(self, data: bytearray) -> None:
-        if data:
-            self.fh.write(data)
-            self.fh.flush()
-            self.size += len(data)
+    def _append(self, data: bytearray, lines: int) -> None:
+        """Write whole entries, or none of them (``lines`` of output are lost then, and counted)."""
+        if not data:
+            return
+        if self.fh is None:
+            self._open()
+        view, done = memoryview(data), 0
+        try:
+            if self.fh is None:
+                raise OSError(self.why)
+            while done < len(data):
+                done += self.fh.write(view[done:]) or 0
+        except OSError as exc:
+            if done:  # no half entry may stay: the next one would be glued to it
+                with contextlib.suppress(OSError):
+                    os.ftruncate(self.fh.fileno(), self.size)  # type: ignore[union-attr]
+            self.dropped += lines
+            self.why = exc.strerror or str(exc)
+            return
+        self.size += len(data)
+        self.dropped = 0
 
     def _rotate(self) -> None:
-        self.fh.close()
-        if self.max_files == 1:
-            os.truncate(self.path, 0)
-        else:
-            for i in range(self.max_files - 1, 0, -1):
-                older = f"{self.path}.{i}"
-                if i == self.max_files - 1 and os.path.exists(older):
-                    os.unlink(older)
-                newer = f"{self.path}.{i - 1}" if i > 1 else self.path
-                if os.path.exists(newer):
-                    os.rename(newer, older)
-        self.fh = open(self.path, "ab")  # noqa: SIM115
+        if self.fh is not None:
+            self.fh.close()
+            self.fh = None
+        with contextlib.suppress(OSError):
+            if self.max_files == 1:
+                os.truncate(self.path, 0)
+            else:
+                for i in range(self.max_files - 1, 0, -1):
+                    older = f"{self.path}.{i}"
+                    if i == self.max_files - 1 and os.path.exists(older):
+                        os.unlink(older)
+                    newer = f"{self.path}.{i - 1}" if i > 1 else self.path
+                    if os.path.exists(newer):
+                        os.rename(newer, older)
+        self._open()
+
+    def _open(self) -> None:
+        """(Re)open the log; on failure (a full disk) ``fh`` stays None and the next write tries again."""
+        try:
+            self.fh = open(self.path, "ab", buffering=0)  # noqa: SIM115 - kept open for the container's life
+        except OSError as exc:
+            self.why = exc.strerror or str(exc)
+            return
         self.size = self.fh.tell()
 
     def close(self) -> None:
         self.flush_partial()
-        self.fh.close()
+        if self.fh is not None:
+            self.fh.close()
+            self.fh = None
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,11 @@ BACKOFF_MAX = 60.0
 BACKOFF_RESET = 10.0  # seconds of running after which the back-off starts over
 
 
-def should_restart(policy: str, code: int, count: int, stopping: bool) -> bool:
-    """Whether a container that exited with ``code``, after ``count`` restarts, starts again."""
+def should_restart(policy: str, code: int | None, count: int, stopping: bool) -> bool:
+    """Whether a container that exited with ``code``, after ``count`` restarts, starts again.
+
+    An unknown code (a container that ended while its supervisor was away) counts as a failure.
+    """
     if stopping:
         return False
     name, _, limit = policy.partition(":")

@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import fcntl
 import os
 import shutil
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TypedDict, Unpack
 
 from ..errors import NotFound
-from ..state import Root, locked, read_json, write_json
+from ..faults import point as fault_point
+from ..state import CLAIM, Root, claim_held, locked, owner_exists, read_json, write_json
 from .logs import timestamp
 from .spec import ContainerSpec
 
@@ -107,6 +109,8 @@ class ContainerState:
     finished_at: str | None = None
     restart_count: int = 0
     oom_killed: bool = False
+    oom_kills: int = 0  # the cgroup's count of OOM kills when this run started (the count is of every run)
+    stopping: bool = False  # a stop was asked: it is to end and not restart, whoever supervises it
     error: str | None = None
     supervisor_pid: int | None = None
     supervisor_starttime: int | None = None
@@ -122,6 +126,7 @@ class ContainerState:
             pid_starttime=_int(data, "pid_starttime"), exit_code=_int(data, "exit_code"),
             started_at=_str(data, "started_at"), finished_at=_str(data, "finished_at"),
             restart_count=_int(data, "restart_count") or 0, oom_killed=data.get("oom_killed") is True,
+            oom_kills=_int(data, "oom_kills") or 0, stopping=data.get("stopping") is True,
             error=_str(data, "error"), supervisor_pid=_int(data, "supervisor_pid"),
             supervisor_starttime=_int(data, "supervisor_starttime"),
             health=HealthState.from_dict(_object(health)) if isinstance(health, dict) else None,
@@ -151,6 +156,8 @@ class StateChanges(TypedDict, total=False):
     finished_at: str | None
     restart_count: int
     oom_killed: bool
+    oom_kills: int
+    stopping: bool
     error: str | None
     supervisor_pid: int | None
     supervisor_starttime: int | None
@@ -174,10 +181,48 @@ class Records:
             return []
         return sorted(n for n in names if os.path.isfile(os.path.join(self.root.containers, n, "container.json")))
 
-    def create(self, spec: ContainerSpec) -> None:
+    @contextlib.contextmanager
+    def claim(self, cid: str) -> Iterator[None]:
+        """Hold the claim of a container being created (see ``state.owner_exists``) for the block.
+
+        Its folder appears with the claim already held: it is made under a
+        hidden name, the claim locked inside, then renamed into place. The
+        claim goes once the record is whole. A folder that already exists is
+        claimed by the caller (an outer ``claim``) and is left to it.
+        """
+        folder = self.dir(cid)
+        if os.path.isdir(folder):
+            yield
+            return
+        os.makedirs(self.root.containers, mode=0o700, exist_ok=True)
+        stage = os.path.join(self.root.containers, f".new-{cid}")
+        os.mkdir(stage, 0o700)
+        fd = -1
+        try:
+            fd = os.open(os.path.join(stage, CLAIM), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            os.rename(stage, folder)
+        except BaseException:
+            if fd >= 0:
+                os.close(fd)
+            shutil.rmtree(stage, ignore_errors=True)
+            raise
+        try:
+            fault_point("create.claimed")
+            yield
+        finally:
+            if os.path.isfile(os.path.join(folder, "container.json")):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(os.path.join(folder, CLAIM))
+            os.close(fd)
+
+    def create(self, spec: ContainerSpec, write_files: Callable[[str], None]) -> None:
+        """Record a new container: its state, the files ``write_files`` puts in its folder, then
+        ``container.json`` last, so a record that has it is whole (the caller holds the claim)."""
         path = self.dir(spec.id)
-        os.makedirs(path, mode=0o700)
         write_json(os.path.join(path, "state.json"), {"status": "created", "restart_count": 0})
+        write_files(path)
+        fault_point("create.files")
         write_json(os.path.join(path, "container.json"), {"spec": spec.to_dict(), "created": timestamp(),
                                                           "created_unix": time.time()})
 
@@ -187,6 +232,22 @@ class Records:
         spec = dict(_object(record.get("spec")))
         spec["name"] = name
         write_json(os.path.join(self.dir(cid), "container.json"), {**record, "spec": spec})
+
+    def complete(self, cid: str) -> bool:
+        return os.path.isfile(os.path.join(self.dir(cid), "container.json"))
+
+    def leftovers(self) -> Iterator[str]:
+        """Folders no container owns: half-created ones whose creator is gone, and removals cut short."""
+        try:
+            names = sorted(os.listdir(self.root.containers))
+        except FileNotFoundError:
+            return
+        for name in names:
+            if name.startswith(".rm-") or (name.startswith(".new-") and
+                                           not claim_held(os.path.join(self.root.containers, name))):
+                yield name
+            elif not owner_exists(self.root, name):
+                yield name
 
     def record(self, cid: str) -> dict[str, object]:
         data: object = read_json(os.path.join(self.dir(cid), "container.json"))
@@ -207,6 +268,15 @@ class Records:
         data: object = read_json(os.path.join(self.dir(cid), "state.json"), {})
         return ContainerState.from_dict(_object(data))
 
+    def orphans(self, group: str) -> Iterator[tuple[str, ContainerState]]:
+        """The containers of ``group`` that a supervisor took on and that it left by dying."""
+        for cid in self.ids():
+            with contextlib.suppress(NotFound):
+                state = self.state(cid)
+                if (state.active and not alive(state.supervisor_pid, state.supervisor_starttime)
+                        and self.spec(cid).group == group):
+                    yield cid, state
+
     def update(self, cid: str, **changes: Unpack[StateChanges]) -> ContainerState:
         """Merge ``changes`` into the state, atomically, under the container's lock."""
         with self.lock(cid):
@@ -221,6 +291,12 @@ class Records:
         return state
 
     def delete(self, cid: str) -> None:
-        shutil.rmtree(self.dir(cid), ignore_errors=True)
+        """Remove the container's folder: renamed aside first, so the record goes at once, whole."""
+        aside = os.path.join(self.root.containers, f".rm-{cid}")
+        with contextlib.suppress(FileNotFoundError):
+            os.rename(self.dir(cid), aside)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.root.lock(f"container-{cid}"))
+        fault_point("remove.unrecorded")
+        shutil.rmtree(aside, ignore_errors=True)
+

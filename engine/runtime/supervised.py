@@ -48,6 +48,8 @@ class Supervised:
     starters: list[socket.socket] = field(default_factory=list)  # start requests, answered once it runs
     waiters: list[socket.socket] = field(default_factory=list)  # stop and wait requests, answered once it ends
     restart_count: int = 0
+    adopted: bool = False  # taken over from a supervisor that died: not our child, its exit code unknowable
+    oom_kills: int = 0  # the cgroup's OOM kills before this run
     backoff: float = policy.BACKOFF_START
     started: float = 0.0
     kill_at: Timer | None = None

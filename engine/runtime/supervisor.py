@@ -12,40 +12,51 @@ its pipes (``lifecycle``, ``launch``), the firewall is rebuilt in a forked
 child (``portsync``), replies go out when the client's socket takes them
 (``outbox``), a cgroup's emptiness is checked again from a timer. So one
 container starting slowly never stalls another's output. Commands talk to it
-over an abstract Unix socket, accepted only from root (SO_PEERCRED); the
-messages are ``protocol``'s. It exits once it has had nothing to supervise
-for a short while.
+over a Unix socket in a root-only folder, accepted only from root
+(SO_PEERCRED); the messages are ``protocol``'s. It exits once it has had
+nothing to supervise for a short while, removing its files under ``run/``.
+
+A supervisor that starts adopts the containers of its group that a dead one
+left running (``Lifecycle.adopt``): their outputs are FIFOs (``outputs``)
+that the new supervisor reopens, their ends are seen through pidfds (with
+an unknown exit code, as they are not its children), and their restart
+policies, healthchecks and stops go on.
 
 Run as ``python -m engine.runtime.supervisor ROOT GROUP``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import struct
 import sys
 
+from ..daemon import quiet_output
 from ..errors import EngineError
-from ..state import Root, locked, write_json
+from ..state import Root, locked, try_locked, unlink_lock, write_json
 from .cgroups import Cgroups
 from .health import Healthchecks
 from .lifecycle import Lifecycle
-from .loop import Loop
+from .loop import Loop, guard
 from .outbox import Outbox
 from .portsync import PortSync
 from .protocol import (
     MAX_LINE,
     Message,
+    bind,
     decode,
     encode,
     number,
+    run_file,
     seconds,
     signal_number,
-    socket_address,
+    socket_path,
     text,
 )
+from .recorder import Recorder
 from .records import Records, proc_starttime
 
 IDLE_EXIT = float(os.environ.get("PYCOMPOSE_SUPERVISOR_IDLE", "2"))  # seconds idle before exiting
@@ -60,35 +71,43 @@ class Supervisor:
         self.cgroups = Cgroups.detect(root.cgroup_name)
         self.outbox = Outbox(self.loop)
         self.ports = PortSync(self.loop, root)
-        self.health = Healthchecks(self.loop, self.records, self.cgroups)
-        self.life = Lifecycle(root, self.loop, self.records, self.cgroups, self.outbox, self.ports, self.health)
+        self.recorder = Recorder(self.loop, self.records)
+        self.health = Healthchecks(self.loop, self.recorder, self.cgroups)
+        self.life = Lifecycle(root, self.loop, self.records, self.recorder, self.cgroups, self.outbox, self.ports,
+                              self.health)
         self.requests: dict[socket.socket, bytes] = {}  # connections whose request is still arriving
         self.attached: dict[socket.socket, str] = {}  # clients holding a container's terminal
         self.idle_since = self.loop.clock()
+        self.ready = False  # it told whoever spawned it that it serves
 
     # -- loop -----------------------------------------------------------------
 
     def serve(self, ready_fd: int | None = None) -> None:
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
-        listener.bind(socket_address(self.root, self.group))
+        bind(listener, self.root, self.group)
         listener.listen(128)
         listener.setblocking(False)
         self.loop.watch(listener, lambda: self._accept(listener))
         self._write_info()
+        for cid, state in list(self.records.orphans(self.group)):  # the containers of a supervisor that died
+            guard(lambda: self.life.adopt(cid, state))  # noqa: B023 - called at once
         if ready_fd is not None:
             os.write(ready_fd, b"ready")
             os.close(ready_fd)
+            self.ready = True
         self.loop.on_signal(signal.SIGTERM, self.life.shutdown)  # the handler only flags it
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
         while not self._should_exit():
             self.loop.run_once(IDLE_EXIT)
         self.loop.unwatch(listener)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(socket_path(self.root, self.group))
         listener.close()
         self.loop.close()
 
     def _should_exit(self) -> bool:
-        busy = (self.life.containers or self.requests or self.attached or len(self.outbox) or self.ports.busy
+        busy = (self.life.containers or self.recorder.busy or self.requests or self.attached or len(self.outbox) or self.ports.busy
                 or self.loop.timers())
         if busy:
             self.idle_since = self.loop.clock()
@@ -96,8 +115,28 @@ class Supervisor:
         return self.loop.clock() - self.idle_since > IDLE_EXIT
 
     def _write_info(self) -> None:
-        write_json(os.path.join(self.root.run, f"supervisor-{self.group}.json"),
+        write_json(run_file(self.root, self.group, "json"),
                    {"pid": os.getpid(), "starttime": proc_starttime(os.getpid())})
+
+    def clean_up(self) -> None:
+        """On the way out, with nothing left to supervise: remove this group's files under ``run/``
+        (its log too once no container of the group is left, or if it is empty). The caller holds the
+        supervisor lock; the start lock is removed only if no command holds it (one that is starting
+        a new supervisor now needs it)."""
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(run_file(self.root, self.group, "json"))
+        start = try_locked(run_file(self.root, self.group, "start.lock"))
+        if start is None:
+            return
+        try:
+            log = run_file(self.root, self.group, "log")
+            with contextlib.suppress(OSError):
+                if os.path.getsize(log) == 0 or not any(
+                        self.records.spec(c).group == self.group for c in self.records.ids()):
+                    os.unlink(log)
+            unlink_lock(run_file(self.root, self.group, "start.lock"))
+        finally:
+            os.close(start)
 
     # -- requests -------------------------------------------------------------
 
@@ -206,13 +245,21 @@ def main(argv: list[str]) -> int:
     root, group = Root(argv[1]), argv[2]
     ready_fd = int(argv[3]) if len(argv) > 3 else None
     os.makedirs(root.run, exist_ok=True)
-    with locked(os.path.join(root.run, f"supervisor-{group}.lock")):
+    quiet_output()
+    lock = run_file(root, group, "lock")
+    with locked(lock):
+        supervisor = None
         try:
-            Supervisor(root, group).serve(ready_fd)
-        except OSError as exc:  # another supervisor already serves this group
-            if ready_fd is not None:
-                os.write(ready_fd, f"error: {exc}".encode())
+            supervisor = Supervisor(root, group)
+            supervisor.serve(ready_fd)
+        except (OSError, EngineError) as exc:
+            print(f"the supervisor failed: {exc}", file=sys.stderr, flush=True)
+            if ready_fd is not None and (supervisor is None or not supervisor.ready):
+                with contextlib.suppress(OSError):
+                    os.write(ready_fd, f"error: {exc}".encode())
             return 1
+        supervisor.clean_up()
+        unlink_lock(lock)
     return 0
 
 
