@@ -22,7 +22,7 @@ POINTS = (
     "create.recorded",  # the record whole, its claim still there
     "up.created",  # a container created, not started
     "up.started",  # a container started
-    "down.stopping",  # a stop asked of the supervisor, not yet done
+    "stop.sent",  # a stop asked of the supervisor, not yet done
     "remove.unrecorded",  # a container's record renamed aside, its folder not yet deleted
     "remove.removed",  # a container's folder deleted, its addresses not yet given back
     "down.containers",  # every container removed, the networks not yet

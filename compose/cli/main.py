@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import sys
 from typing import Annotated, NoReturn
 
@@ -124,15 +125,30 @@ def run(argv: list[str] | None = None) -> NoReturn:
         sys.exit(130)
     except BrokenPipeError:
         sys.exit(0)
-    except Exception as exc:  # a bug of ours: one line, not a traceback (PYCOMPOSE_DEBUG=1 shows it)
-        import os
-
-        if os.environ.get("PYCOMPOSE_DEBUG"):
-            raise
-        print(f"pycompose: internal error: {type(exc).__name__}: {exc} (PYCOMPOSE_DEBUG=1 shows where)",
+    except OSError as exc:
+        if exc.errno not in _SPACE:
+            _internal_error(exc)
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"pycompose: {exc.strerror}{where}: free some space under the state root and try again",
               file=sys.stderr)
         sys.exit(1)
+    except Exception as exc:  # noqa: BLE001 - a bug of ours: one line, not a traceback
+        _internal_error(exc)
     sys.exit(0)
+
+
+_SPACE = (errno.ENOSPC, errno.EDQUOT)  # a full disk or quota: said as such, in one line
+
+
+def _internal_error(exc: Exception) -> NoReturn:
+    """A bug of ours: one line, not a traceback (``PYCOMPOSE_DEBUG=1`` shows it)."""
+    import os
+
+    if os.environ.get("PYCOMPOSE_DEBUG"):
+        raise exc
+    print(f"pycompose: internal error: {type(exc).__name__}: {exc} (PYCOMPOSE_DEBUG=1 shows where)",
+          file=sys.stderr)
+    sys.exit(1)
 
 
 if __name__ == "__main__":

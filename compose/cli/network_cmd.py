@@ -78,6 +78,7 @@ def rm(names: Annotated[list[str], typer.Argument(help="Networks")]) -> None:
 def prune(force: Annotated[bool, typer.Option("-f", "--force", help="Do not ask")] = False) -> None:
     """Remove every network no container uses."""
     store = _store()
+    store.reconcile()  # addresses left by a container whose creation or removal was cut short
     removed = [n.name for n in store.list() if not n.allocations]
     for name in removed:
         store.remove(name)

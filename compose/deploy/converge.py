@@ -13,6 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from engine.faults import point as fault_point
+
 from ..errors import UpError
 from . import labels, support
 from .imaging import Imaging
@@ -23,6 +25,7 @@ from .steps import (
     create_container,
     ensure_networks,
     ensure_volumes,
+    reconcile,
     remove_container,
     start_container,
     stop_container,
@@ -74,12 +77,15 @@ class Converger:
         chosen = project.select(opts.services or None, with_deps=not opts.no_deps)
         support.check(project, chosen)  # before anything is pulled, built or created
         with s.lock():
+            reconcile(s)
             self._orphans()
             services = [project.services[name] for name in sorted(chosen)]
             images = self.images(services)
             self._check_ports(services)
             ensure_networks(s, services)
+            fault_point("up.networks")
             self.fresh_volumes |= ensure_volumes(s, services)
+            fault_point("up.volumes")
             s.rt.ensure_supervisor(project.name)  # spawned before any thread exists
             for level in project.levels(opts.services or None, with_deps=not opts.no_deps):
                 todo = [project.services[name] for name in level]
@@ -147,7 +153,8 @@ class Converger:
         actions = plan_service(
             self._desired(svc), config_hash(svc), image.id,
             {n: Existing(number=n, config_hash=c.spec.labels.get(labels.CONFIG_HASH, ""),
-                         image_id=c.spec.image_id, running=c.running) for n, c in existing.items()},
+                         image_id=c.spec.image_id, running=c.running and not c.stopping)
+             for n, c in existing.items()},
             Policy(force_recreate=opts.force_recreate, no_recreate=opts.no_recreate, no_start=opts.no_start),
             dependency_recreated=bounced)
         progress = s.progress
@@ -198,10 +205,12 @@ class Converger:
         s.progress.event("Container", name, "Creating")
         cid = create_container(s, svc, number, image, name, frozenset(self.fresh_volumes))
         s.progress.event("Container", name, "Recreated" if recreated else "Created")
+        fault_point("up.created")
         if not self.opts.no_start:
             s.progress.event("Container", name, "Starting")
             start_container(s, svc.name, s.rt.get(cid))
             s.progress.event("Container", name, "Started")
+            fault_point("up.started")
 
 
 def up(session: Session, opts: UpOptions) -> None:

@@ -13,10 +13,12 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
+from engine.faults import point as fault_point
+
 from ..errors import UsageError
 from . import labels
 from .session import service_of
-from .steps import await_dependencies, remove_container, start_container, stop_container
+from .steps import await_dependencies, reconcile, remove_container, start_container, stop_container
 
 if TYPE_CHECKING:
     from engine.runtime.containers import Container
@@ -150,6 +152,7 @@ def down(session: Session, *, volumes: bool = False, remove_orphans: bool = Fals
     project = session.project
     progress = session.progress
     with session.lock():
+        reconcile(session)
         mine = session.containers() + session.containers(oneoff=True)
         keep_orphans = [c for c in mine if service_of(c) not in project.services and not remove_orphans]
         todo = [c for c in mine if c not in keep_orphans]
@@ -159,6 +162,7 @@ def down(session: Session, *, volumes: bool = False, remove_orphans: bool = Fals
             groups = [orphans] + [[c for c in g if c not in orphans] for g in groups]
         for group in groups:
             _each(group, lambda c: remove_container(session, c, timeout, anonymous_volumes=volumes))
+        fault_point("down.containers")
         nets = [n for n in session.nets.list() if n.labels.get(labels.PROJECT) == project.name]
         vols = [v for v in session.vols.list() if v.labels.get(labels.PROJECT) == project.name] if volumes else []
         if not todo and not nets and not vols:
@@ -172,3 +176,4 @@ def down(session: Session, *, volumes: bool = False, remove_orphans: bool = Fals
         for vol in vols:
             session.vols.remove(vol.name)
             progress.event("Volume", vol.name, "Removed")
+        session.drop_lock()

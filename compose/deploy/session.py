@@ -59,7 +59,9 @@ class Engine:
 
         r = root or Root.from_env()
         r.ensure()
-        return cls(root=r, rt=Runtime(r), images=ImageStore(r), nets=NetworkManager(r), vols=Volumes(r))
+        nets = NetworkManager(r)
+        nets.revive()  # DNS answers again at once if netd died
+        return cls(root=r, rt=Runtime(r), images=ImageStore(r), nets=nets, vols=Volumes(r))
 
 
 class Session:
@@ -79,13 +81,26 @@ class Session:
         self.progress = progress or Progress("plain")
         self._snapshot: list[Container] | None = None
 
+    @property
+    def _lock_path(self) -> str:
+        return os.path.join(self.root.locks, f"project-{self.project.name}.lock")
+
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
         """The project's lock: held by every command that changes the project's containers."""
         from engine.state import locked
 
-        with locked(os.path.join(self.root.locks, f"project-{self.project.name}.lock")):
+        with locked(self._lock_path):
             yield
+
+    def drop_lock(self) -> None:
+        """Remove the lock's file once the project has no container left (the caller holds the lock;
+        a command waiting on the removed file takes a new one)."""
+        from engine.state import unlink_lock
+
+        self.changed()
+        if not self.containers() and not self.containers(oneoff=True):
+            unlink_lock(self._lock_path)
 
     # -- what exists --------------------------------------------------------
 

@@ -60,6 +60,12 @@ def create_container(session: Session, svc: Service, number: int, image: Image, 
     return cid
 
 
+def reconcile(session: Session) -> None:
+    """Give back what commands killed half-way left (see ``Runtime.reconcile``), saying what it was."""
+    for what in session.rt.reconcile():
+        session.progress.message(f"Reclaimed {what}, left by an interrupted command")
+
+
 def start_container(session: Session, service: str, c: Container) -> None:
     """Start ``c``, then run its service's ``post_start`` hooks."""
     from engine.errors import EngineError

@@ -32,6 +32,11 @@ class NetworkManager(Networks):
         super().remove(name)
         self.sync()
 
+    def revive(self) -> None:
+        """Start netd if a network exists and it is not running (it died, or the machine restarted)."""
+        if not netd.running(self.root) and self.list():
+            netd.ensure(self.root)
+
     def sync(self) -> None:
         """Bring the firewall and the DNS daemon in line with the records."""
         apply_firewall(self.root)

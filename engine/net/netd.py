@@ -22,8 +22,8 @@ import sys
 import time
 from typing import Any
 
-from ..daemon import spawn
-from ..state import Root, locked, read_json, write_json
+from ..daemon import quiet_output, spawn
+from ..state import Root, locked, read_json, try_locked, unlink_lock, write_json
 from .dns import DnsServer, read_upstreams
 from .networks import Network, Networks
 
@@ -124,7 +124,7 @@ class Netd:
         signal.signal(signal.SIGTERM, lambda *_: setattr(self, "stopping", True))
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         self._scan()
-        write_json(os.path.join(self.root.run, "netd.json"), {"pid": os.getpid()})
+        write_json(_file(self.root, "json"), {"pid": os.getpid()})
         if ready_fd is not None:
             os.write(ready_fd, b"ready")
             os.close(ready_fd)
@@ -139,31 +139,61 @@ class Netd:
 
 
 def running(root: Root) -> bool:
-    info = read_json(os.path.join(root.run, "netd.json"), {}) or {}
+    """The root's netd runs (the pid it recorded is a netd of this root, not a recycled pid)."""
+    try:
+        info = read_json(_file(root, "json"), {}) or {}
+    except ValueError:
+        return False
     pid = info.get("pid")
-    if not pid:
+    if not isinstance(pid, int) or not pid:
         return False
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as fh:
-            return b"engine.net.netd" in fh.read()
+            argv = fh.read().split(b"\0")
     except OSError:
         return False
+    return b"engine.net.netd" in argv and root.path.encode() in argv
+
+
+def _file(root: Root, suffix: str) -> str:
+    """``<root>/run/netd.<suffix>``: its lock, start lock, log and pid record."""
+    return os.path.join(root.run, f"netd.{suffix}")
+
+
+def _clean_up(root: Root) -> None:
+    """On the way out (no network left): remove netd's files under ``run/`` (the log only if empty).
+    The start lock goes only if no command holds it: one that does is starting a new netd."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(_file(root, "json"))
+    start = try_locked(_file(root, "start.lock"))
+    if start is None:
+        return
+    try:
+        with contextlib.suppress(OSError):
+            if os.path.getsize(_file(root, "log")) == 0:
+                os.unlink(_file(root, "log"))
+        unlink_lock(_file(root, "start.lock"))
+    finally:
+        os.close(start)
 
 
 def ensure(root: Root) -> None:
     """Start the root's netd unless it runs (detached, double fork); wait until it serves."""
     root.ensure()
-    with locked(os.path.join(root.run, "netd.start.lock")):
+    with locked(_file(root, "start.lock")):
         if running(root):
             return
-        spawn("engine.net.netd", [root.path], os.path.join(root.run, "netd.log"))
+        spawn("engine.net.netd", [root.path], _file(root, "log"))
 
 
 def main(argv: list[str]) -> int:
     root = Root(argv[1])
     ready_fd = int(argv[2]) if len(argv) > 2 else None
-    with locked(os.path.join(root.run, "netd.lock")):
+    quiet_output()
+    with locked(_file(root, "lock")):
         Netd(root).serve(ready_fd)
+        _clean_up(root)
+        unlink_lock(_file(root, "lock"))
     return 0
 
 

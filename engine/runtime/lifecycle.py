@@ -29,6 +29,7 @@ from ..state import Root
 from . import launch, outputs, policy, rootfs
 from .cgroups import Cgroups
 from .devices import policy_for
+from .dnskeeper import DnsKeeper
 from .health import Healthchecks
 from .launch import Launched, Starting
 from .logs import LogWriter, parse_timestamp, timestamp
@@ -49,6 +50,7 @@ class Lifecycle:
                  outbox: Outbox, ports: PortSync, health: Healthchecks) -> None:
         self.loop, self.records, self.recorder, self.cgroups = loop, records, recorder, cgroups
         self.outbox, self.ports, self.health = outbox, ports, health
+        self.dns = DnsKeeper(loop, root)
         self.containers: dict[str, Supervised] = {}
         self.empty_dir = os.path.join(root.run, "empty")
         os.makedirs(self.empty_dir, exist_ok=True)
@@ -200,6 +202,8 @@ class Lifecycle:
     def _launch(self, cid: str, sv: Supervised) -> None:
         """Fork the container; the rest of its start happens as its handshake's events come."""
         spec = sv.spec
+        if spec.endpoints:
+            self.dns.ensure()
         cgroup = self.cgroups.container(cid)
         if not cgroup.exists():
             cgroup.create(spec.limits, policy_for(spec))

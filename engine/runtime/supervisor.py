@@ -107,7 +107,7 @@ class Supervisor:
         self.loop.close()
 
     def _should_exit(self) -> bool:
-        busy = (self.life.containers or self.recorder.busy or self.requests or self.attached or len(self.outbox) or self.ports.busy
+        busy = (self.life.containers or self.recorder.busy or self.life.dns.busy or self.requests or self.attached or len(self.outbox) or self.ports.busy
                 or self.loop.timers())
         if busy:
             self.idle_since = self.loop.clock()

@@ -246,6 +246,19 @@ def test_memory_limit_kills_with_137_and_records_oom(rt, image):
     assert rt.get(cid).oom_killed
 
 
+def test_oom_killed_is_of_the_last_run_only(rt, image, tmp_path):
+    """The cgroup's OOM count covers every run of the container: a later clean exit is not oom_killed."""
+    flag = tmp_path / "flag"
+    flag.mkdir()
+    cid = make(rt, image, ["sh", "-c", "[ -e /flag/once ] && exit 0; touch /flag/once; x=a; while true; do x=$x$x; done"],
+               limits=Limits(memory=32 << 20), mounts=(MountSpec(type="bind", source=str(flag), target="/flag"),))
+    rt.start(cid)
+    assert rt.wait(cid, timeout=60) == 137 and rt.get(cid).oom_killed
+    rt.start(cid)
+    assert rt.wait(cid, timeout=60) == 0
+    assert not rt.get(cid).oom_killed
+
+
 def test_pids_limit_stops_a_fork_bomb(rt, image):
     cid = make(rt, image, ["sh", "-c", "i=0; while [ $i -lt 50 ]; do sleep 30 & i=$((i+1)); done; sleep 30"],
                limits=Limits(pids=10))
@@ -376,13 +389,16 @@ def test_always_restarts_until_stopped(rt, image):
 
 
 def test_supervisor_death_is_noticed(rt, image):
+    """A container that ends while no supervisor runs: the next look adopts it through a new supervisor,
+    which records its end honestly (not our child: the exit code is unknown)."""
     cid = make(rt, image, ["sh", "-c", "sleep 0.5"])
     rt.start(cid)
     sup = rt.records.state(cid).supervisor_pid
     os.kill(sup, signal.SIGKILL)
     time.sleep(1.0)
     c = rt.get(cid)
-    assert c.status == "exited" and "supervisor died" in (c.error or "")
+    assert (c.status, c.exit_code) == ("exited", None) and "exit code is unknown" in (c.error or "")
+    assert rt.records.state(cid).supervisor_pid != sup
 
 
 def test_remove_running_needs_force_and_names_are_unique(rt, image):

@@ -7,6 +7,7 @@ creation took) without root, containers or networks.
 
 from __future__ import annotations
 
+import contextlib
 import io
 from dataclasses import dataclass, field
 
@@ -31,6 +32,7 @@ class FakeContainer:
     status: str = "created"
     exit_code: int | None = None
     pid: int = 0
+    stopping: bool = False
 
     @property
     def running(self) -> bool:
@@ -38,7 +40,8 @@ class FakeContainer:
 
 
 class FakeRuntime:
-    def __init__(self):
+    def __init__(self, nets, vols):
+        self.nets, self.vols = nets, vols
         self.containers: dict[str, FakeContainer] = {}
         self.calls: list[tuple[str, str]] = []
         self.health_of: dict[str, str] = {}  # container name -> health
@@ -52,6 +55,19 @@ class FakeRuntime:
             if ref in (c.id, c.name):
                 return c
         raise NotFound(f"no such container: {ref}")
+
+    @contextlib.contextmanager
+    def creating(self, cid):
+        """As the runtime does: what a failed creation took is given back."""
+        try:
+            yield
+        except BaseException:
+            self.nets.release(cid)
+            self.vols.vols = {n: v for n, v in self.vols.vols.items() if self.vols.owners.get(n) != cid}
+            raise
+
+    def reconcile(self):
+        return []
 
     def create(self, spec, files=None):
         if spec.name in self.fail_create:
@@ -160,6 +176,7 @@ class FakeVolume:
 class FakeVolumes:
     def __init__(self):
         self.vols: dict[str, dict] = {}
+        self.owners: dict[str, str] = {}
 
     def list(self):
         return [FakeVolume(n, v) for n, v in self.vols.items()]
@@ -169,8 +186,10 @@ class FakeVolumes:
             raise NotFound(f"volume {name} not found")
         return FakeVolume(name, self.vols[name])
 
-    def create(self, name, labels=None, driver="local", options=None):
+    def create(self, name, labels=None, driver="local", options=None, owner=None):
         self.vols[name] = dict(labels or {})
+        if owner:
+            self.owners[name] = owner
         return self.get(name)
 
     def path(self, name):
@@ -182,8 +201,9 @@ class FakeVolumes:
 
 @pytest.fixture
 def engine(tmp_path):
-    return Engine(root=Root(str(tmp_path / "root")), rt=FakeRuntime(), images=FakeImages(), nets=FakeNets(),
-                  vols=FakeVolumes())
+    nets, vols = FakeNets(), FakeVolumes()
+    return Engine(root=Root(str(tmp_path / "root")), rt=FakeRuntime(nets, vols), images=FakeImages(), nets=nets,
+                  vols=vols)
 
 
 def session(proj, engine, yaml):

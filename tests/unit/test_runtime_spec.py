@@ -142,13 +142,14 @@ def test_container_state_keeps_its_json_shape():
     from engine.runtime.records import ContainerState, HealthResult, HealthState
 
     on_disk = {"status": "running", "pid": 42, "pid_starttime": 7, "exit_code": None, "started_at": "t0",
-               "finished_at": None, "restart_count": 2, "oom_killed": False, "error": None,
+               "finished_at": None, "restart_count": 2, "oom_killed": False, "oom_kills": 1, "stopping": True,
+               "error": None,
                "supervisor_pid": 9, "supervisor_starttime": 8, "someone_elses": [1],
                "health": {"status": "healthy", "failing_streak": 0,
                           "log": [{"start": "a", "end": "b", "exit_code": 0, "output": "ok\n"}]}}
     state = ContainerState.from_dict(on_disk)
     assert state == ContainerState(status="running", pid=42, pid_starttime=7, started_at="t0", restart_count=2,
-                                   supervisor_pid=9, supervisor_starttime=8, extra={"someone_elses": [1]},
+                                   oom_kills=1, stopping=True, supervisor_pid=9, supervisor_starttime=8, extra={"someone_elses": [1]},
                                    health=HealthState("healthy", 0, (HealthResult("a", "b", 0, "ok\n"),)))
     assert state.to_dict() == on_disk
     assert ContainerState.from_dict({}) == ContainerState(status="created", pid=0, restart_count=0)
