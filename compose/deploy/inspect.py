@@ -43,7 +43,7 @@ def status_text(rt: Runtime, c: Container) -> str:
         up = ago(c.started_at).replace(" ago", "")
         return f"Up {up}" + (" (Paused)" if c.status == "paused" else "") + (f" ({health})" if health else "")
     if c.status == "restarting":
-        return f"Restarting ({c.exit_code})"
+        return f"Restarting ({c.exit_code if c.exit_code is not None else 'unknown'})"
     if c.status == "exited":
         return f"Exited ({c.exit_code if c.exit_code is not None else 'unknown'}) {ago(c.finished_at)}"
     return "Created"

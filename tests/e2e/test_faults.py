@@ -15,6 +15,7 @@ The numbers (kill points tried, leaks found) are printed: ``pytest -s`` shows th
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import signal
@@ -24,6 +25,7 @@ import time
 import pytest
 
 from engine.faults import POINTS
+from engine.net import netd
 from engine.net.networks import Networks
 from engine.state import Root
 from tests.e2e.conftest import Cli
@@ -139,13 +141,14 @@ def supervisor_pid(cli: Cli) -> int:
 
 def test_a_new_supervisor_adopts_the_containers_of_one_killed(cli):
     """kill -9 of the supervisor: the container goes on, its output waits in its FIFO (none is lost), the
-    next command's supervisor adopts it, and its restart policy works as before."""
+    next command's supervisor adopts it, and its restart policy works as before. (It runs for 6 s, well
+    past its adoption: what is in a FIFO when the last process holding it ends is gone.)"""
     cli.write("""\
         services:
           counter:
             image: busybox:latest
             restart: always
-            command: ["sh", "-c", "echo start; i=0; while [ $$i -lt 40 ]; do echo n$$i; i=$$((i+1)); sleep 0.05; done"]
+            command: ["sh", "-c", "echo start; i=0; while [ $$i -lt 60 ]; do echo n$$i; i=$$((i+1)); sleep 0.1; done"]
         """)
     cli("up", "-d", check=True)
     time.sleep(0.5)
@@ -161,26 +164,26 @@ def test_a_new_supervisor_adopts_the_containers_of_one_killed(cli):
             break
         time.sleep(0.2)
     first = lines[:lines.index("start", 1)]
-    assert first == ["start"] + [f"n{i}" for i in range(40)]  # every line, across the supervisor's death
+    assert first == ["start"] + [f"n{i}" for i in range(60)]  # every line, across the supervisor's death
     assert lines.count("start") >= 2  # restarted by the new supervisor (restart: always)
     state = json.loads(cli("ps", "--format", "json", check=True).stdout)
     assert state["State"] in ("running", "restarting")
 
 
 def test_dns_is_back_right_after_the_next_command_once_netd_was_killed(cli):
+    """netd killed: the next command (any that touches the project) starts it again before it returns."""
     cli.write(STACK)
     cli("up", "-d", check=True)
     with open(os.path.join(cli.root, "run", "netd.json")) as fh:
         os.kill(json.load(fh)["pid"], signal.SIGKILL)
     time.sleep(0.3)
-    with open(os.path.join(cli.root, "networks", "proj_default.json")) as fh:
-        gateway = json.load(fh)["gateway"]
+    assert not netd.running(Root(cli.root))
     cli("ps", check=True)
+    assert netd.running(Root(cli.root))  # serving when ps returned
     started = time.monotonic()
-    answer = subprocess.run(["busybox", "nslookup", "proj-db-1", gateway], capture_output=True, text=True,
-                            timeout=5)
-    assert answer.returncode == 0, answer.stdout + answer.stderr
-    assert time.monotonic() - started < 1.0
+    answer = cli("exec", "web", "nslookup", "db")  # the first try answers
+    assert answer.returncode == 0 and "Address" in answer.stdout.split("db")[-1], answer.stdout + answer.stderr
+    assert time.monotonic() - started < 3.0  # python's start-up and the exec; no retries, no timeout
 
 
 def test_the_supervisor_socket_is_out_of_reach_of_a_host_network_container(tmp_path):
@@ -196,14 +199,18 @@ def test_the_supervisor_socket_is_out_of_reach_of_a_host_network_container(tmp_p
         st = os.stat(folder)
         assert (st.st_mode & 0o777, st.st_uid) == (0o700, 0)
         assert os.listdir(folder) == ["proj.sock"]
+        # the abstract name a's supervisor had before (other roots' supervisors of older versions may
+        # still use theirs on a shared machine)
+        old_name = "@pycompose-" + hashlib.sha256(f"{a.root}\0proj".encode()).hexdigest()[:24]
         (b_dir / "compose.yaml").write_text(
             "services:\n  probe:\n    image: busybox:latest\n    network_mode: host\n    user: root\n"
-            f"    command: [sh, -c, 'grep -c @pycompose /proc/net/unix; ls {folder} || echo unreachable']\n")
+            f"    command: [sh, -c, 'grep -c {old_name} /proc/net/unix; ls {folder} 2>/dev/null || echo unreachable']\n")
         run = a("-p", "b", "-f", str(b_dir / "compose.yaml"), "run", "--rm", "probe")
         out = run.stdout.split()
-        assert out[0] == "0" and out[-1] == "unreachable", run.stdout + run.stderr  # no abstract name; no path
-        with open("/proc/net/unix") as fh:  # the host's view: no abstract name of ours at all
-            assert not [line for line in fh if "@pycompose" in line]
+        assert out == ["0", "unreachable"], run.stdout + run.stderr  # no abstract name; no path
+        with open("/proc/net/unix") as fh:  # the host's view: a's socket is the file, and has no abstract name
+            table = fh.read()
+        assert os.path.join(folder, "proj.sock") in table and old_name not in table
     finally:
         a("down", "-t", "0")
         assert settled_leftovers(a.root, Root(a.root).cgroup_name) == []
