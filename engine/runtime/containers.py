@@ -244,16 +244,12 @@ class Runtime:
 
         done: Names = []
         for name in self.records.leftovers():
-            cid = name.split("-", 1)[1] if name.startswith(".") else name
-            if name.startswith(".rm-"):
-                Networks(self.root).release(cid)
-                shutil.rmtree(os.path.join(self.root.containers, name), ignore_errors=True)
-            elif name.startswith(".new-"):
+            if name.startswith("."):  # a removal cut short, or a claim never renamed into place
                 shutil.rmtree(os.path.join(self.root.containers, name), ignore_errors=True)
             else:
-                self.abandon(cid)
-            done.append(f"container {cid[:12]}")
-        return done + Networks(self.root).reconcile()
+                self.abandon(name)
+            done.append(f"container {name.split('-', 1)[1][:12] if name.startswith('.') else name[:12]}")
+        return done + Networks(self.root).reconcile()  # the addresses of the folders just removed, too
 
     def _write_files(self, spec: ContainerSpec, path: str, files: Mapping[str, ContainerFile]) -> None:
         self._write_container_files(spec, files)

@@ -26,7 +26,7 @@ from collections.abc import Callable
 
 from ..errors import EngineError
 from ..state import Root
-from . import launch, outputs, policy, rootfs
+from . import launch, policy, rootfs
 from .cgroups import Cgroups
 from .devices import policy_for
 from .dnskeeper import DnsKeeper
@@ -38,8 +38,8 @@ from .outbox import Outbox
 from .portsync import PortSync, publication
 from .protocol import signal_number
 from .recorder import Recorder
-from .records import ContainerState, Records, alive, proc_starttime
-from .supervised import Supervised, catches, exit_code
+from .records import ContainerState, Records, proc_starttime
+from .supervised import Supervised, catches, exit_code, reattach
 
 CGROUP_GRACE = 5.0  # seconds to wait for a cgroup to empty after its PID 1 ended
 UNKNOWN_EXIT = "it ended while its supervisor was away, so its exit code is unknown"
@@ -97,7 +97,7 @@ class Lifecycle:
         sv = self._supervise(cid)
         sv.restart_count, sv.oom_kills, sv.adopted = state.restart_count, state.oom_kills, True
         self.recorder.update(cid, supervisor_pid=os.getpid(), supervisor_starttime=proc_starttime(os.getpid()))
-        proc = _reattach(state, self.records.dir(cid))
+        proc = reattach(state, self.records.dir(cid))
         if proc is None:
             sv.stopping, sv.ending = state.stopping, True
             ended: Callable[[], None] = lambda: self._ended(cid, sv, None)  # noqa: E731
@@ -443,21 +443,6 @@ class Lifecycle:
             os.kill(sv.proc.pid, signal.SIGKILL)
         with contextlib.suppress(EngineError, OSError):
             self.cgroups.container(cid).kill_nowait()  # the exit handler checks that it emptied
-
-
-def _reattach(state: ContainerState, folder: str) -> Launched | None:
-    """The process of a container that a dead supervisor ran, if it still runs: a pidfd on it (checked
-    after it is opened, so a recycled PID is never taken for it) and its reopened output FIFOs."""
-    if state.status not in ("running", "paused") or not alive(state.pid, state.pid_starttime):
-        return None
-    try:
-        pidfd = os.pidfd_open(state.pid)
-    except OSError:
-        return None
-    if not alive(state.pid, state.pid_starttime):
-        os.close(pidfd)
-        return None
-    return Launched(pid=state.pid, pidfd=pidfd, outputs=outputs.reopen(folder), stdin=None)
 
 
 def _reaped(pid: int) -> bool:

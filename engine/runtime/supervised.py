@@ -6,10 +6,11 @@ import os
 import socket
 from dataclasses import dataclass, field
 
-from . import policy
+from . import outputs, policy
 from .launch import Launched, Starting
 from .logs import LogWriter
 from .loop import Timer
+from .records import ContainerState, alive
 from .spec import ContainerSpec
 
 
@@ -28,6 +29,21 @@ def catches(pid: int, sig: int) -> bool:
             return "sigtimedwait" in fh.read()
     except OSError:
         return True
+
+
+def reattach(state: ContainerState, folder: str) -> Launched | None:
+    """The process of a container that a dead supervisor ran, if it still runs: a pidfd on it (checked
+    after it is opened, so a recycled PID is never taken for it) and its reopened output FIFOs."""
+    if state.status not in ("running", "paused") or not alive(state.pid, state.pid_starttime):
+        return None
+    try:
+        pidfd = os.pidfd_open(state.pid)
+    except OSError:
+        return None
+    if not alive(state.pid, state.pid_starttime):
+        os.close(pidfd)
+        return None
+    return Launched(pid=state.pid, pidfd=pidfd, outputs=outputs.reopen(folder), stdin=None)
 
 
 def exit_code(status: int) -> int:

@@ -27,6 +27,7 @@ import pytest
 from engine.faults import POINTS
 from engine.net import netd
 from engine.net.networks import Networks
+from engine.runtime.logs import parse_timestamp
 from engine.state import Root
 from tests.e2e.conftest import Cli
 from tests.integration.busybox import settled_leftovers
@@ -149,14 +150,20 @@ def test_a_new_supervisor_adopts_the_containers_of_one_killed(cli):
             image: busybox:latest
             restart: always
             command: ["sh", "-c", "echo start; i=0; while [ $$i -lt 60 ]; do echo n$$i; i=$$((i+1)); sleep 0.1; done"]
+            healthcheck: {test: ["CMD", "true"], interval: 200ms}
         """)
-    cli("up", "-d", check=True)
-    time.sleep(0.5)
+    cli("up", "-d", "--wait", check=True)  # healthy
     old = supervisor_pid(cli)
     os.kill(old, signal.SIGKILL)
     time.sleep(1.0)  # it goes on writing, into its FIFO, with no one to read it
     assert cli("ps", check=True).returncode == 0  # any command: a new supervisor adopts the container
+    adopted = time.time()
     assert supervisor_pid(cli) != old
+    time.sleep(0.6)
+    cid = os.listdir(os.path.join(cli.root, "containers"))[0]
+    with open(os.path.join(cli.root, "containers", cid, "state.json")) as fh:
+        health = json.load(fh)["health"]
+    assert health["status"] == "healthy" and parse_timestamp(health["log"][-1]["start"]) > adopted  # probed on
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         lines = cli("logs", "--no-log-prefix", check=True).stdout.split()
