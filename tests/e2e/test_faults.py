@@ -29,7 +29,7 @@ from engine.net import netd
 from engine.net.networks import Networks
 from engine.runtime.logs import parse_timestamp
 from engine.state import Root
-from tests.e2e.conftest import Cli
+from tests.e2e.test_commands import Cli
 from tests.integration.busybox import settled_leftovers
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="containers need root")
@@ -246,19 +246,19 @@ def fill(path: str) -> None:
 
 
 def test_a_full_state_root_gives_one_line_errors_and_recovers(small_root):
-    cli = small_root
-    cli.write("""\
+    c = small_root
+    c.write("""\
         services:
           talker:
             image: busybox:latest
             command: ["sh", "-c", "i=0; while true; do echo t$$i; i=$$((i+1)); sleep 0.02; done"]
         """)
-    cli("up", "-d", check=True)
+    c("up", "-d", check=True)
     time.sleep(0.3)
-    sup = supervisor_pid(cli)
-    filler = os.path.join(cli.root, "filler")
+    sup = supervisor_pid(c)
+    filler = os.path.join(c.root, "filler")
     fill(filler)
-    cli.write("""\
+    c.write("""\
         services:
           talker:
             image: busybox:latest
@@ -270,7 +270,7 @@ def test_a_full_state_root_gives_one_line_errors_and_recovers(small_root):
         """)
     failures = 0
     for args in (("up", "-d"), ("create", "other"), ("run", "--rm", "other", "true"), ("volume", "create", "v")):
-        r = cli(*args)
+        r = c(*args)
         assert "Traceback" not in r.stderr, r.stderr
         if r.returncode:
             failures += 1
@@ -281,10 +281,10 @@ def test_a_full_state_root_gives_one_line_errors_and_recovers(small_root):
     os.kill(sup, 0)
     os.unlink(filler)
     time.sleep(0.5)
-    logs = cli("logs", "--no-log-prefix", "talker", check=True).stdout
+    logs = c("logs", "--no-log-prefix", "talker", check=True).stdout
     assert "lines of output were not logged: No space left on device" in logs
-    cli("up", "-d", check=True)  # recovers
-    states = [json.loads(line)["State"] for line in cli("ps", "--format", "json", check=True).stdout.splitlines()]
+    c("up", "-d", check=True)  # recovers
+    states = [json.loads(line)["State"] for line in c("ps", "--format", "json", check=True).stdout.splitlines()]
     assert states == ["running", "running"]
-    cli("down", "-v", "-t", "0", check=True)
-    assert settled_state_leftovers(cli.root) == []
+    c("down", "-v", "-t", "0", check=True)
+    assert settled_state_leftovers(c.root) == []
