@@ -1,8 +1,11 @@
 """``build``: a Dockerfile, a context and the local store in; a tagged image out.
 
-Stages are built when needed (the target and what it uses through
-``FROM stage`` or ``COPY --from``), each instruction in order. FROM starts
-from a local image (nothing is pulled); RUN, COPY and ADD each commit an
+Only the stages the target needs are built (through ``FROM stage``,
+``COPY --from`` and ``RUN --mount=from=``), each after the stages it names;
+stages that do not depend on each other are built in parallel threads.
+FROM starts from a local image (pulled when missing and the reference names
+a registry, or always with ``pull``), runs the image's ONBUILD triggers,
+and each instruction follows in order. RUN, COPY and ADD each commit an
 intermediate image holding their new layer (it keeps the layer alive and is
 the cache); config-only steps change the config, which the next commit
 records. Temporary files live in ``<root>/build/tmp`` and go when the build
@@ -12,79 +15,90 @@ ends, whatever its outcome; RUN's containers are removed as each step ends.
 from __future__ import annotations
 
 import copy
-import hashlib
 import os
-import re
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from types import MappingProxyType
-from typing import Any
 
-from ..errors import EngineError, NotFound
+from ..errors import EngineError
 from ..images import refs as refnames
-from ..images.commit import HistoryEntry, commit, config_json, raw_config
+from ..images.commit import HistoryEntry, commit, raw_config
 from ..images.model import HOST_ARCH, Image, ImageConfig
 from ..images.store import ImageStore
 from ..runtime.containers import Runtime
 from ..runtime.spec import DEFAULT_PATH
 from . import instructions
-from .cache import BuildCache, key
-from .copy import CopyRequest, parse_owner, write_copy_layer
-from .dockerfile import Dockerfile, Instruction, Stage, parse
+from .base import HOST_PLATFORM, PROXY_ARGS, BuildOptions, extra, is_platform_of_host
+from .cache import BuildCache
+from .copystep import CopySteps
+from .digest import Hasher
+from .dockerfile import Dockerfile, Instruction, Stage, parse, parse_trigger
 from .errors import BuildError, StepError
-from .fsview import ContextFS, LayerView, SourceFS, resolve, split
+from .fsview import ContextFS, resolve, split
 from .instructions import StageState
-from .run import RunFailed, RunRequest, command_text, run
-from .words import expand, expand_words
+from .progress import Event, Sink, lines_to
+from .runstep import RunSteps
+from .words import expand
 
-_NONE: Mapping[str, Any] = MappingProxyType({})
-_URL = re.compile(r"^(?:[a-zA-Z][a-zA-Z0-9+.-]*://|git@)")
-_PROXY_ARGS = frozenset(a for p in ("HTTP_PROXY", "HTTPS_PROXY", "FTP_PROXY", "NO_PROXY", "ALL_PROXY")
-                        for a in (p, p.lower()))
-_PLATFORM_ARGS = {"TARGETPLATFORM": f"linux/{HOST_ARCH}", "TARGETOS": "linux", "TARGETARCH": HOST_ARCH,
-                  "TARGETVARIANT": "", "BUILDPLATFORM": f"linux/{HOST_ARCH}", "BUILDOS": "linux",
+_NONE: Mapping[str, str | None] = MappingProxyType({})
+_LABELS: Mapping[str, str] = MappingProxyType({})
+_PLATFORM_ARGS = {"TARGETPLATFORM": HOST_PLATFORM, "TARGETOS": "linux", "TARGETARCH": HOST_ARCH,
+                  "TARGETVARIANT": "", "BUILDPLATFORM": HOST_PLATFORM, "BUILDOS": "linux",
                   "BUILDARCH": HOST_ARCH, "BUILDVARIANT": ""}
 _DOCKERFILE_LIMIT = 8 << 20
+_STEPS = frozenset({"RUN", "COPY", "ADD", "WORKDIR"})  # what BuildKit counts and shows, after FROM
+_PARALLEL = 4
 
 
 def build(store: ImageStore, runtime: Runtime | None, context: str, *, dockerfile: str = "Dockerfile",
           dockerfile_inline: str | None = None, tag: str | None = None,
           args: Mapping[str, str | None] = _NONE, target: str | None = None,
-          labels: Mapping[str, str] = _NONE, no_cache: bool = False,
-          progress: Callable[[str], None] = print) -> Image:
+          labels: Mapping[str, str] = _LABELS, no_cache: bool = False,
+          progress: Callable[[str], None] = print, events: Sink | None = None,
+          options: BuildOptions | None = None) -> Image:
     """Build the image ``dockerfile`` (relative to ``context``, or ``dockerfile_inline``) describes.
 
     ``args`` are the ``--build-arg`` values (None: use the ARG's default),
     ``target`` the stage to stop at (default: the last), ``labels`` are added
-    to the final image, which gets ``tag``. BuildError names the Dockerfile,
-    line and instruction that failed.
+    to the final image, which gets ``tag``. Progress goes to ``events`` when
+    given, else as BuildKit's plain lines to ``progress``. BuildError names
+    the Dockerfile, line and instruction that failed.
     """
     if tag:
         refnames.normalize(tag)  # a bad tag fails before any work
+    if "://" in context or context.startswith("git@"):
+        raise BuildError(f"the build context {context} is a URL: pycompose builds from a local folder only "
+                         "(clone or download it first)")
     if not os.path.isdir(context):
         raise BuildError(f"the build context {context} is not a directory")
     try:
         ctx = ContextFS(os.path.abspath(context))
     except StepError as exc:
         raise BuildError(str(exc)) from None
+    hasher = Hasher(store.root)
     try:
-        text = _read_dockerfile(ctx, context, dockerfile, dockerfile_inline)
+        text = read_dockerfile(ctx, context, dockerfile, dockerfile_inline)
         parsed = parse(text, "Dockerfile" if dockerfile_inline is not None else dockerfile)
         tmp_root = store.root.sub("build", "tmp")
         os.makedirs(tmp_root, mode=0o700, exist_ok=True)
         tmp = tempfile.mkdtemp(dir=tmp_root, prefix="build-")
+        builder = _Builder(store, runtime or Runtime(store.root), parsed, ctx, dict(args), no_cache,
+                           events or lines_to(progress), tmp, options or BuildOptions(), hasher)
         try:
-            builder = _Builder(store, runtime or Runtime(store.root), parsed, ctx, dict(args), no_cache, progress, tmp)
             return builder.build(target, tag, dict(labels))
         finally:
+            builder.close()
             shutil.rmtree(tmp, ignore_errors=True)
     finally:
         ctx.close()
+        hasher.save()
 
 
-def _read_dockerfile(ctx: ContextFS, context: str, dockerfile: str, inline: str | None) -> str:
+def read_dockerfile(ctx: ContextFS, context: str, dockerfile: str, inline: str | None) -> str:
     """The Dockerfile's text; a relative path inside the context is read without leaving it."""
     if inline is not None:
         return inline
@@ -108,37 +122,52 @@ def _read_dockerfile(ctx: ContextFS, context: str, dockerfile: str, inline: str 
     return data.decode("utf-8", "replace")
 
 
-class _Builder:
+class _Builder(RunSteps, CopySteps):
     def __init__(self, store: ImageStore, runtime: Runtime, dockerfile: Dockerfile, ctx: ContextFS,
-                 args: dict[str, str | None], no_cache: bool, progress: Callable[[str], None], tmp: str) -> None:
+                 args: dict[str, str | None], no_cache: bool, emit: Sink, tmp: str, opts: BuildOptions,
+                 hasher: Hasher) -> None:
         self.store, self.runtime, self.df, self.ctx = store, runtime, dockerfile, ctx
-        self.args, self.no_cache, self.progress, self.tmp = args, no_cache, progress, tmp
+        self.args, self.no_cache, self.emit, self.tmp, self.opts = args, no_cache, emit, tmp, opts
+        self.hasher = hasher
         self.cache = BuildCache(store.root, store)
-        self.states: dict[int, StageState] = {}
-        self.used: set[str] = set()
+        self.states = {}
+        self.used = set()
         self.step = 0
+        self.mutex = threading.Lock()
+        self.cancelled = threading.Event()
+        self.named = {}
+        self._stage_locks = {s.index: threading.Lock() for s in dockerfile.stages}
         self.meta = self._meta_args()
+
+    def close(self) -> None:
+        for fs in self.named.values():
+            fs.close()
 
     # -- the whole build ------------------------------------------------------------
 
     def build(self, target: str | None, tag: str | None, labels: dict[str, str]) -> Image:
+        if self.df.syntax:
+            self.note(f"[note] # syntax={self.df.syntax}: read by pycompose's own Dockerfile frontend, "
+                      "nothing is fetched")
         stage = self.df.stages[-1]
         if target is not None:
             found = self.df.stage(target)
             if found is None or (found.name is None and not target.isdigit()):
                 raise BuildError(f'target stage "{target}" could not be found', dockerfile=self.df.name)
             stage = found
-        state = self.stage(stage)
-        unused = sorted(set(self.args) - self.used - _PROXY_ARGS)
+        self._schedule(self._needed(stage))
+        state = self.states[stage.index]
+        unused = sorted(set(self.args) - self.used - PROXY_ARGS)
         if unused:
-            self.progress(f"[warning] build arguments not used by any ARG: {', '.join(unused)}")
+            self.note(f"[warning] build arguments not used by any ARG: {', '.join(unused)}")
         image = self._finish(state, labels)
-        self.step += 1
-        self.progress(f"#{self.step} writing image {image.id} done")
+        with self.mutex:
+            self.step += 1
+        self.emit(Event(self.step, "note", f"writing image {image.id} done"))
         if tag:
             self.store.tag(image.id, tag)
             image = self.store.get(tag)
-            self.progress(f"#{self.step} naming to {refnames.normalize(tag)} done")
+            self.emit(Event(self.step, "note", f"naming to {refnames.normalize(tag)} done"))
         return image
 
     def _finish(self, state: StageState, labels: dict[str, str]) -> Image:
@@ -146,12 +175,12 @@ class _Builder:
             return state.image
         if labels:
             state.config["Labels"] = {**(state.config.get("Labels") or {}), **labels}
-        step_key = self._key(state, "(image)", {})
+        step_key = self.key(state, "(image)", {})
         hit = None if self.no_cache else self.cache.get(step_key)
         if hit is not None:
             return hit
         image = commit(self.store, state.image, None, ImageConfig.from_json(state.config), None,
-                       [HistoryEntry(p, True) for p in state.pending], extra=_extra(state))
+                       [HistoryEntry(p, True) for p in state.pending], extra=extra(state))
         self.cache.put(step_key, image)
         return image
 
@@ -163,51 +192,76 @@ class _Builder:
                     env = {k: v for k, v in values.items() if v is not None}
                     values[name] = self._arg_value(name, default, env, None)
             except StepError as exc:
-                raise self._error(ins, exc) from None
+                raise self.error(ins, exc) from None
         return values
 
     def _arg_value(self, name: str, default: str | None, env: dict[str, str],
                    inherited: dict[str, str | None] | None) -> str | None:
         if name in self.args:
-            self.used.add(name)
+            with self.mutex:
+                self.used.add(name)
             if self.args[name] is not None:
                 return self.args[name]
         if default is not None:
             return expand(default, env, self.df.escape)
         return inherited.get(name) if inherited is not None else None
 
-    # -- stages -----------------------------------------------------------------------
+    # -- scheduling ---------------------------------------------------------------------
 
-    def stage(self, stage: Stage) -> StageState:
-        """Build ``stage`` (once), after the earlier stages it names."""
-        if stage.index in self.states:
-            return self.states[stage.index]
-        for dep in self._dependencies(stage):
-            self.stage(dep)
-        total = len(stage.instructions) + 1
-        self._begin(stage, 1, total, stage.from_instruction)
-        try:
-            state = self._from(stage)
-        except (StepError, EngineError) as exc:
-            raise self._error(stage.from_instruction, exc) from None
-        for k, ins in enumerate(stage.instructions, start=2):
-            self._begin(stage, k, total, ins)
-            started = time.monotonic()
-            try:
-                done = self._dispatch(state, ins)
-            except BuildError:
-                raise
-            except (StepError, EngineError) as exc:
-                raise self._error(ins, exc) from None
-            if done:
-                self.progress(f"#{self.step} DONE {time.monotonic() - started:.1f}s")
-        self.states[stage.index] = state
-        return state
+    def _needed(self, stage: Stage) -> list[Stage]:
+        """``stage`` and the stages it needs, each after its own dependencies."""
+        order: list[Stage] = []
+        seen: set[int] = set()
+
+        def visit(s: Stage) -> None:
+            if s.index in seen:
+                return
+            seen.add(s.index)
+            for dep in self._dependencies(s):
+                visit(dep)
+            order.append(s)
+
+        visit(stage)
+        return order
+
+    def _schedule(self, stages: list[Stage]) -> None:
+        """Build ``stages``, each once all its dependencies are built, up to four at a time."""
+        if len(stages) == 1:
+            self.stage(stages[0])
+            return
+        self.runtime.ensure_supervisor("build")  # spawned before any thread runs a step
+        deps = {s.index: {d.index for d in self._dependencies(s)} for s in stages}
+        done: set[int] = set()
+        running: dict[Future[StageState], Stage] = {}
+        waiting = list(stages)
+        failure: BaseException | None = None
+        with ThreadPoolExecutor(max_workers=min(_PARALLEL, len(stages))) as pool:
+            while waiting or running:
+                for s in [s for s in waiting if deps[s.index] <= done] if failure is None else []:
+                    waiting.remove(s)
+                    running[pool.submit(self.stage, s)] = s
+                if not running:
+                    break
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    s = running.pop(future)
+                    exc = future.exception()
+                    if exc is not None:
+                        if failure is None or isinstance(failure, BuildError) and "canceled" in str(failure):
+                            failure = exc
+                        self.cancelled.set()
+                    else:
+                        done.add(s.index)
+        if failure is not None:
+            raise failure
 
     def _dependencies(self, stage: Stage) -> list[Stage]:
-        """Earlier stages ``stage`` names in FROM or COPY --from (as far as the ARGs before FROM tell)."""
+        """Earlier stages ``stage`` names in FROM, COPY --from or RUN --mount from= (as the global ARGs tell)."""
         meta = {k: v for k, v in self.meta.items() if v is not None}
         refs = [(stage.base, True)] + [(i.flags["from"], False) for i in stage.instructions if "from" in i.flags]
+        for ins in stage.instructions:
+            for value in ins.values("mount"):
+                refs += [(f[5:], False) for f in value.split(",") if f.startswith("from=")]
         out: list[Stage] = []
         for ref, is_base in refs:
             try:
@@ -215,165 +269,95 @@ class _Builder:
             except StepError:
                 continue
             dep = self.df.stage(name)
-            if dep is not None and dep.index < stage.index and (dep.name == name.lower() or not is_base):
+            if dep is not None and dep.index < stage.index and (dep.name == name.lower() or not is_base) \
+                    and dep not in out:
                 out.append(dep)
         return out
 
-    def _from(self, stage: Stage) -> StageState:
+    # -- stages -----------------------------------------------------------------------
+
+    def stage(self, stage: Stage) -> StageState:
+        """Build ``stage`` once (a second caller waits for the first)."""
+        with self._stage_locks[stage.index]:
+            if stage.index not in self.states:
+                self.states[stage.index] = self._build_stage(stage)
+            return self.states[stage.index]
+
+    def _build_stage(self, stage: Stage) -> StageState:
+        steps = [i for i in stage.instructions if i.keyword in _STEPS]
+        total = len(steps) + 1
+        vertex = self.begin(stage, f"1/{total}", stage.from_instruction)
+        try:
+            state, triggers = self._from(stage)
+        except (StepError, EngineError) as exc:
+            raise self.error(stage.from_instruction, exc) from None
+        for trigger in triggers:
+            self._step(state, trigger, self.begin(stage, "ONBUILD", trigger), stage.from_instruction.line)
+        k = 1
+        for ins in stage.instructions:
+            if ins.keyword in _STEPS:
+                k += 1
+                vertex = self.begin(stage, f"{k}/{total}", ins)
+            self._step(state, ins, vertex if ins.keyword in _STEPS else 0, ins.line)
+        return state
+
+    def _step(self, state: StageState, ins: Instruction, vertex: int, line: int) -> None:
+        started = time.monotonic()
+        try:
+            if self._dispatch(state, ins, vertex):
+                self.done(vertex, started)
+        except BuildError:
+            raise
+        except (StepError, EngineError) as exc:
+            if vertex:
+                self.emit(Event(vertex, "error", str(exc), time.monotonic() - started))
+            raise BuildError(str(exc), dockerfile=self.df.name, line=line, instruction=ins.keyword) from None
+
+    def _from(self, stage: Stage) -> tuple[StageState, list[Instruction]]:
         meta = {k: v for k, v in self.meta.items() if v is not None}
+        platform = stage.from_instruction.flags.get("platform")
+        if platform is not None:
+            wanted = expand(platform, meta, self.df.escape)
+            if not is_platform_of_host(wanted):
+                raise StepError(f"--platform={wanted}: pycompose builds for this host's platform only "
+                                f"({HOST_PLATFORM})")
         ref = expand(stage.base, meta, self.df.escape)
         if not ref:
             raise StepError(f'the base image name "{stage.base}" is empty once expanded')
         dep = self.df.stage(ref)
         if dep is not None and dep.name == ref.lower() and dep.index < stage.index:
             base = self.stage(dep)
-            return StageState(stage, base.image, copy.deepcopy(base.config), list(base.pending))
-        if ref == "scratch":
-            return StageState(stage, None, {"Env": [f"PATH={DEFAULT_PATH}"]})
-        image = self._local_image(ref, "base image")
+            return StageState(stage, base.image, copy.deepcopy(base.config), list(base.pending)), []
+        if ref in self.opts.contexts:
+            image = self.context_image(ref)
+            if image is None:
+                raise StepError(f'FROM {ref}: the context "{ref}" is a folder; FROM takes an image '
+                                "(a stage, an image, or a context of an image or service)")
+        elif ref == "scratch":
+            return StageState(stage, None, {"Env": [f"PATH={DEFAULT_PATH}"]}), []
+        else:
+            image = self.local_image(ref, "base image", pull=self.opts.pull)
         config = dict(raw_config(self.store, image).get("config") or {})
-        if config.get("OnBuild"):
-            raise StepError(f"the base image {ref} has ONBUILD triggers, which pycompose does not run")
-        return StageState(stage, image, config)
-
-    def _local_image(self, ref: str, what: str) -> Image:
-        name = ref
-        if not ref.startswith("sha256:"):
-            name = refnames.normalize(ref)
-        try:
-            return self.store.get(ref)
-        except NotFound:
-            raise StepError(f"{what} {name} not found locally; import or load it first") from None
+        triggers = [parse_trigger(t, self.df.name, self.df.escape) for t in config.pop("OnBuild", None) or []
+                    if isinstance(t, str)]
+        return StageState(stage, image, config), triggers
 
     # -- steps ------------------------------------------------------------------------
 
-    def _dispatch(self, state: StageState, ins: Instruction) -> bool:
+    def _dispatch(self, state: StageState, ins: Instruction, vertex: int) -> bool:
         """Run one instruction; True if it made a new layer (not found in the cache)."""
         if ins.keyword == "ARG":
             for name, default in ins.pairs:
                 state.args[name] = self._arg_value(name, default, state.variables(), self.meta)
             return False
         if ins.keyword == "RUN":
-            return self._run(state, ins)
+            return self.run_step(state, ins, vertex)
         if ins.keyword in ("COPY", "ADD"):
-            return self._copy(state, ins)
-        instructions.apply(state, ins, self.df.escape)
+            return self.copy_step(state, ins, vertex)
+        if ins.keyword == "ONBUILD":
+            assert ins.trigger is not None
+            state.config["OnBuild"] = [*(state.config.get("OnBuild") or []), ins.trigger.text]
+        else:
+            instructions.apply(state, ins, self.df.escape)
         state.pending.append(ins.text)
         return False
-
-    def _run(self, state: StageState, ins: Instruction) -> bool:
-        argv = list(ins.exec_form) if ins.exec_form is not None else [*state.shell(), ins.rest]
-        run_args = state.run_args()
-        prefix = f"|{len(run_args)} " + " ".join(f"{k}={v}" for k, v in sorted(run_args.items())) + " " \
-            if run_args else ""
-        text = command_text(argv, ins.exec_form is not None)
-        created_by = f"RUN {prefix}{text}"
-        step_key = self._key(state, created_by, ins.flags)
-        if self._cached(state, step_key):
-            return False
-        env = state.env_list() + [f"{k}={v}" for k, v in run_args.items()]
-        if not any(e.startswith("PATH=") for e in env):
-            env.append(f"PATH={DEFAULT_PATH}")
-        request = RunRequest(
-            argv=tuple(argv), env=tuple(env), working_dir=str(state.config.get("WorkingDir") or "/"),
-            user=str(state.config.get("User") or ""), image_id=state.image.id if state.image else "",
-            layers=tuple(self.store.layer_dirs(state.image)) if state.image else ())
-        layer = os.path.join(self.tmp, f"layer-{self.step}.tar")
-        number = self.step
-        try:
-            run(self.runtime, request, self.tmp, layer, lambda line: self.progress(f"#{number} {line}"))
-        except RunFailed as exc:
-            message = f"the command '{text}' returned a non-zero code: {exc.code}" if exc.started else \
-                f"the command '{text}' could not be started: {exc.tail[-1]} (exit code {exc.code})"
-            raise BuildError(message, dockerfile=self.df.name, line=ins.line, instruction=ins.keyword,
-                             run_exit_code=exc.code, output="\n".join(exc.tail)) from None
-        self._commit_layer(state, layer, created_by, step_key)
-        return True
-
-    def _copy(self, state: StageState, ins: Instruction) -> bool:
-        variables = state.variables()
-        esc = self.df.escape
-        words = [expand(w, variables, esc) for w in ins.exec_form] if ins.exec_form is not None \
-            else expand_words(ins.rest, variables, esc)
-        if len(words) < 2:
-            raise StepError(f"{ins.keyword} requires at least two arguments once variables are expanded")
-        sources, dest = words[:-1], words[-1]
-        for source in sources:
-            if _URL.match(source):
-                if ins.keyword == "COPY":
-                    raise StepError(f'source can\'t be a URL for COPY: "{source}"')
-                raise StepError(f'remote sources are not supported ("{source}"): pycompose builds have no '
-                                "network access; download the file into the build context and COPY it")
-        view = LayerView(self.store.layer_dirs(state.image) if state.image else [])
-        owner = parse_owner(expand(ins.flags["chown"], variables, esc), view) if "chown" in ins.flags else None
-        chmod = int(ins.flags["chmod"], 8) if "chmod" in ins.flags else None
-        src, where, from_other = self._copy_source(state, expand(ins.flags.get("from", ""), variables, esc))
-        request = CopyRequest(tuple(sources), dest, str(state.config.get("WorkingDir") or "/"), owner, chmod,
-                              keep_owner=from_other, extract=ins.keyword == "ADD", where=where)
-        layer = os.path.join(self.tmp, f"layer-{self.step}.tar")
-        with open(layer, "wb") as out:
-            write_copy_layer(out, src, view, request)
-        step_key = self._key(state, ins.text, ins.flags, content=_sha256(layer))
-        if self._cached(state, step_key):
-            return False
-        self._commit_layer(state, layer, ins.text, step_key)
-        return True
-
-    def _copy_source(self, state: StageState, ref: str) -> tuple[SourceFS, str, bool]:
-        if not ref:
-            return self.ctx, "the build context", False
-        dep = self.df.stage(ref)
-        if dep is not None:
-            if dep.index >= state.stage.index:
-                raise StepError(f'--from={ref} names this stage or a later one: only earlier stages can be '
-                                "copied from")
-            other = self.stage(dep)
-            layers = self.store.layer_dirs(other.image) if other.image else []
-            return LayerView(layers), f'stage "{dep.label}"', True
-        image = self._local_image(ref, f"--from={ref}: no stage of that name, and the image")
-        return LayerView(self.store.layer_dirs(image)), f'image "{ref}"', True
-
-    # -- helpers ---------------------------------------------------------------------
-
-    def _key(self, state: StageState, step: str, flags: Mapping[str, str], content: str | None = None) -> str:
-        config = config_json(ImageConfig.from_json(state.config), _extra(state))
-        return key(parent=state.image.id if state.image else None, config=config, history=state.pending,
-                   step=step, flags=dict(flags), content=content)
-
-    def _cached(self, state: StageState, step_key: str) -> bool:
-        hit = None if self.no_cache else self.cache.get(step_key)
-        if hit is None:
-            return False
-        self.progress(f"#{self.step} CACHED")
-        state.image, state.pending = hit, []
-        return True
-
-    def _commit_layer(self, state: StageState, layer: str, created_by: str, step_key: str) -> None:
-        history = [HistoryEntry(p, True) for p in state.pending] + [HistoryEntry(created_by)]
-        with open(layer, "rb") as fh:
-            image = commit(self.store, state.image, fh, ImageConfig.from_json(state.config), None, history,
-                           extra=_extra(state))
-        os.unlink(layer)
-        self.cache.put(step_key, image)
-        state.image, state.pending = image, []
-
-    def _begin(self, stage: Stage, k: int, total: int, ins: Instruction) -> None:
-        self.step += 1
-        where = f"{stage.label} {k}/{total}" if len(self.df.stages) > 1 else f"{k}/{total}"
-        self.progress(f"#{self.step} [{where}] {ins.text}")
-
-    def _error(self, ins: Instruction, exc: Exception) -> BuildError:
-        return BuildError(str(exc), dockerfile=self.df.name, line=ins.line, instruction=ins.keyword)
-
-
-def _extra(state: StageState) -> dict[str, Any]:
-    shell = state.config.get("Shell")
-    return {"Shell": list(shell)} if shell else {}
-
-
-def _sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return "sha256:" + digest.hexdigest()

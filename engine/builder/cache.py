@@ -37,10 +37,13 @@ class BuildCache:
         self.store = store
         self.path = root.sub("build", "cache.json")
         self._lock = os.path.join(root.locks, "build-cache.lock")
+        self._data: dict[str, Any] | None = None  # read once per build; a miss reads it again
 
     def get(self, step_key: str) -> Image | None:
         """The image cached under ``step_key``, if it is still in the store."""
-        image_id = (read_json(self.path, {}) or {}).get(step_key)
+        if self._data is None or step_key not in self._data:
+            self._data = read_json(self.path, {}) or {}
+        image_id = self._data.get(step_key)
         if not isinstance(image_id, str):
             return None
         try:
@@ -61,3 +64,4 @@ class BuildCache:
             else:
                 data[step_key] = image_id
             write_json(self.path, data)
+            self._data = data

@@ -17,22 +17,27 @@ keep their owners; ADD unpacks local tar archives (any compression).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import posixpath
 import stat
 import tarfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 from ..errors import ArchiveError
 from ..images.compression import open_stream
 from ..images.extract import WHITEOUT, entry_parts
+from .digest import Hasher
 from .errors import StepError
 from .fsview import LayerView, Parts, SourceFS, resolve, split
 from .layertar import LayerWriter
 from .patterns import compile_pattern, has_magic
 
 _XATTR_PAX = "SCHILY.xattr."
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,7 @@ class CopyRequest:
     keep_owner: bool = False  # --from: files keep their owners
     extract: bool = False  # ADD: unpack local tar archives
     where: str = "the build context"  # for messages
+    parents: bool = False  # --parents: keep each source's path (from a /./ in it, if any) under dest
 
 
 @dataclass
@@ -146,22 +152,29 @@ class _Plan:
             raise StepError("when using COPY with more than one source file, the destination must be a "
                             "directory and end with a /")
         target_base, exists_dir = self.destination()
-        into = dest_dir_syntax or exists_dir
+        into = dest_dir_syntax or exists_dir or self.req.parents
         for text, parts in sources:
+            base = target_base
+            if self.req.parents:
+                kept = _kept_parents(text, parts)
+                base = (*target_base, *kept[:-1]) if kept else target_base
+                if kept:
+                    self.parents((*base, kept[-1]))
             real = resolve(self.src, parts)
             st = self.src.lstat(real) if real else self.src.lstat(())
             if st is None or (real and self.src.excluded(real)):
                 why = "excluded by .dockerignore" if st is not None else f"not in {self.req.where}"
                 raise StepError(f'"{text}" is a symbolic link to "/{"/".join(real)}", which is {why}')
             if stat.S_ISDIR(st.st_mode):
-                self.dir_entry(target_base, st)
-                self.tree(real, target_base)
+                where = (*base, parts[-1]) if self.req.parents and parts else target_base
+                self.dir_entry(where, st)
+                self.tree(real, where)
             elif stat.S_ISREG(st.st_mode):
                 if self.req.extract and _is_archive(self.src, real):
                     self.dir_entry(target_base, None)
                     self.archives.append((real, target_base))
                     continue
-                target = (*target_base, parts[-1]) if into and parts else target_base
+                target = (*base, parts[-1]) if into and parts else target_base
                 if not target:
                     raise StepError(f'cannot copy the file "{text}" onto "/"')
                 self.parents(target)
@@ -314,16 +327,58 @@ class _Plan:
         self.written.add(sub)
 
 
-def write_copy_layer(out: BinaryIO, src: SourceFS, view: LayerView, req: CopyRequest) -> None:
-    """Plan the copy (every check first), then write its layer tar to ``out``."""
-    plan = _Plan(src, view, req)
+    # -- the content key ------------------------------------------------------------
+
+    def digest(self, hasher: Hasher) -> str:
+        """What the layer will hold, as one digest: paths, kinds, modes, owners, link targets and file
+        contents, but no times, so touching a file without changing it keeps the cache."""
+        h = hashlib.sha256()
+        for parts in sorted(self.entries):
+            e = self.entries[parts]
+            h.update(json.dumps(["/".join(parts), e.kind.decode(), e.mode, e.uid, e.gid, e.linkname]).encode())
+            if e.kind == tarfile.REGTYPE and e.source is not None:
+                with self.src.open(e.source) as fh:
+                    h.update(hasher.file(fh).encode())
+        for source, target in self.archives:
+            with self.src.open(source) as fh:
+                h.update(json.dumps(["archive", "/".join(target), hasher.file(fh)]).encode())
+        return "sha256:" + h.hexdigest()
+
+
+class CopyPlan:
+    """A planned COPY or ADD (every check made): its content digest, and its layer tar when needed."""
+
+    def __init__(self, src: SourceFS, view: LayerView, req: CopyRequest) -> None:
+        self._plan = _Plan(src, view, req)
+        _guard(self._plan.plan)
+
+    def digest(self, hasher: Hasher) -> str:
+        return _guard(lambda: self._plan.digest(hasher))
+
+    def write(self, out: BinaryIO) -> None:
+        _guard(lambda: self._plan.write(out))
+
+
+def _guard(fn: Callable[[], _T]) -> _T:
     try:
-        plan.plan()
-        plan.write(out)
+        return fn()
     except ArchiveError as exc:
         raise StepError(str(exc)) from None
     except OSError as exc:
         raise StepError(f"cannot read {exc.filename or 'a source file'}: {exc.strerror or exc}") from None
+
+
+def write_copy_layer(out: BinaryIO, src: SourceFS, view: LayerView, req: CopyRequest) -> None:
+    """Plan the copy (every check first), then write its layer tar to ``out``."""
+    CopyPlan(src, view, req).write(out)
+
+
+def _kept_parents(text: str, parts: Parts) -> Parts:
+    """--parents: the part of a source's path kept under the destination (after a ``/./`` pivot, if any)."""
+    if "/./" not in text:
+        return parts
+    before = text.rsplit("/./", 1)[0]
+    return parts[len(split(posixpath.normpath(before.lstrip("/")) if before.strip("/.") else "")):]
 
 
 def _existing(st: os.stat_result) -> _Entry:
@@ -359,35 +414,3 @@ def _is_archive(src: SourceFS, parts: Parts) -> bool:
     except tarfile.HeaderError:
         return False
     return True
-
-
-def parse_owner(spec: str, view: LayerView) -> tuple[int, int]:
-    """``--chown=user[:group]`` (names or ids) against the image's /etc/passwd and /etc/group."""
-    user, _, group = spec.partition(":")
-    uid = gid = 0
-    if user.isdigit():
-        uid = gid = int(user)
-    elif user:
-        entry = next((e for e in _table(view, "etc/passwd", 4) if e[0] == user and e[2].isdigit()), None)
-        if entry is None:
-            raise StepError(f"unable to find user {user}: no matching entries in passwd file")
-        uid, gid = int(entry[2]), int(entry[3]) if entry[3].isdigit() else 0
-    if group.isdigit():
-        gid = int(group)
-    elif group:
-        gentry = next((e for e in _table(view, "etc/group", 3) if e[0] == group and e[2].isdigit()), None)
-        if gentry is None:
-            raise StepError(f"unable to find group {group}: no matching entries in group file")
-        gid = int(gentry[2])
-    return uid, gid
-
-
-def _table(view: LayerView, path: str, fields: int) -> list[list[str]]:
-    parts = resolve(view, split(path))
-    st = view.lstat(parts) if parts else None
-    if st is None or not stat.S_ISREG(st.st_mode):
-        return []
-    with view.open(parts) as fh:
-        text = fh.read(4 << 20).decode("utf-8", "replace")
-    rows = [line.split(":") for line in text.splitlines() if line.strip() and not line.startswith("#")]
-    return [r for r in rows if len(r) >= fields]

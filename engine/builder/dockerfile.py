@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from .errors import BuildError
+from .heredoc import Heredoc, read_bodies
+from .mountopts import parse_mount
 from .words import split_raw
 
 KEYWORDS = frozenset({
@@ -24,24 +26,21 @@ KEYWORDS = frozenset({
 })
 FLAGS: Mapping[str, frozenset[str]] = {
     "FROM": frozenset({"platform"}),
-    "COPY": frozenset({"from", "chown", "chmod", "link"}),
-    "ADD": frozenset({"chown", "chmod", "link"}),
-    "RUN": frozenset({"network"}),
+    "COPY": frozenset({"from", "chown", "chmod", "link", "parents", "exclude"}),
+    "ADD": frozenset({"chown", "chmod", "link", "checksum", "exclude"}),
+    "RUN": frozenset({"network", "mount", "security"}),
     "HEALTHCHECK": frozenset({"interval", "timeout", "start-period", "start-interval", "retries"}),
 }
+REPEATABLE = frozenset({"mount", "exclude"})
+HEREDOC_KEYWORDS = frozenset({"RUN", "COPY", "ADD"})
 _REFUSED_FLAGS = {
-    ("RUN", "mount"): "RUN --mount is not supported (no cache, secret or ssh mounts in pycompose builds)",
-    ("RUN", "security"): "RUN --security is not supported",
-    ("ADD", "checksum"): "ADD --checksum is for remote sources, which pycompose cannot fetch",
-    ("ADD", "keep-git-dir"): "ADD --keep-git-dir is for git sources, which pycompose cannot fetch",
-    ("COPY", "parents"): "COPY --parents is not supported",
-    ("COPY", "exclude"): "COPY --exclude is not supported (use .dockerignore)",
-    ("ADD", "exclude"): "ADD --exclude is not supported (use .dockerignore)",
+    ("ADD", "keep-git-dir"): "ADD --keep-git-dir is for git sources, which pycompose does not fetch",
 }
+_ONBUILD_REFUSED = {"ONBUILD": "ONBUILD ONBUILD is not allowed", "FROM": "ONBUILD FROM is not allowed",
+                    "MAINTAINER": "ONBUILD MAINTAINER is not allowed"}
 _DIRECTIVE = re.compile(r"#\s*([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.*?)\s*$")
 _FLAG = re.compile(r"--([A-Za-z][A-Za-z0-9-]*)(?:=(\S*))?(?:\s+|$)")
 _STAGE_NAME = re.compile(r"[a-z][a-z0-9._-]*")
-_HEREDOC = re.compile(r"(?:^|\s)<<-?\s*([\"']?)[A-Za-z_][A-Za-z0-9_]*\1(?:\s|$)")
 _DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
 _UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 _MAX_SIZE = 8 << 20
@@ -58,6 +57,18 @@ class Instruction:
     flags: Mapping[str, str] = field(default_factory=dict)
     exec_form: tuple[str, ...] | None = None  # the JSON array form, when used
     pairs: tuple[tuple[str, str | None], ...] = ()  # ENV, LABEL, ARG: raw (unexpanded) names and values
+    flag_list: tuple[tuple[str, str], ...] = ()  # every flag in order (--mount and --exclude repeat)
+    heredocs: tuple[Heredoc, ...] = ()  # RUN, COPY, ADD: the bodies of their <<EOF markers
+    trigger: Instruction | None = None  # ONBUILD: the instruction it records
+
+    def values(self, flag: str) -> list[str]:
+        """Every value given to a flag that may repeat (``--mount``, ``--exclude``)."""
+        return [v for k, v in self.flag_list if k == flag]
+
+    @property
+    def title(self) -> str:
+        """The first line of the instruction as written (progress lines show no heredoc bodies)."""
+        return self.text.split("\n", 1)[0]
 
 
 @dataclass(frozen=True)
@@ -82,6 +93,7 @@ class Dockerfile:
     escape: str
     meta_args: tuple[Instruction, ...]  # ARGs before the first FROM
     stages: tuple[Stage, ...]
+    syntax: str = ""  # the ``# syntax=`` directive: noted, never fetched (this parser is the frontend)
 
     def stage(self, ref: str) -> Stage | None:
         """The stage a name (case-insensitive) or index refers to."""
@@ -126,7 +138,7 @@ def parse(text: str, name: str = "Dockerfile") -> Dockerfile:
     """Parse ``text``; BuildError ``Dockerfile:LINE: INSTRUCTION: what is wrong`` on the first problem."""
     if len(text) > _MAX_SIZE:
         raise BuildError(f"too large for a Dockerfile ({len(text)} bytes)", dockerfile=name)
-    escape, instructions = _read(text.removeprefix("\ufeff"), name)
+    escape, syntax, instructions = _read(text.removeprefix("\ufeff"), name)
     meta: list[Instruction] = []
     stages: list[Stage] = []
     current: list[Instruction] | None = None
@@ -149,12 +161,20 @@ def parse(text: str, name: str = "Dockerfile") -> Dockerfile:
     if not stages:
         raise BuildError("the Dockerfile has no FROM instruction" if meta else "the Dockerfile is empty",
                          dockerfile=name)
-    return Dockerfile(name, escape, tuple(meta), tuple(stages))
+    return Dockerfile(name, escape, tuple(meta), tuple(stages), syntax)
 
 
-def _read(text: str, name: str) -> tuple[str, list[Instruction]]:
+def parse_trigger(text: str, name: str, escape: str) -> Instruction:
+    """An ONBUILD trigger as an image records it, parsed again to run it."""
+    _, _, found = _read(text if escape == "\\" else f"# escape={escape}\n{text}", name)
+    if len(found) != 1:
+        raise BuildError(f'invalid ONBUILD trigger "{text}"', dockerfile=name)
+    return found[0]
+
+
+def _read(text: str, name: str) -> tuple[str, str, list[Instruction]]:
     lines = [ln.removesuffix("\r") for ln in text.split("\n")]
-    escape = "\\"
+    escape, syntax = "\\", ""
     directives_open = True
     out: list[Instruction] = []
     i = 0
@@ -170,6 +190,8 @@ def _read(text: str, name: str) -> tuple[str, list[Instruction]]:
                         raise BuildError(f'line {lineno}: invalid escape token "{m.group(2)}" '
                                          "(\\ or ` only)", dockerfile=name)
                     escape = m.group(2)
+                elif m.group(1).lower() == "syntax":
+                    syntax = m.group(2)
                 continue
             directives_open = False
         if not stripped or stripped.startswith("#"):
@@ -183,8 +205,18 @@ def _read(text: str, name: str) -> tuple[str, list[Instruction]]:
                 continue
             part, more = _trim(nxt, continuation)
             line += part
-        out.append(_instruction(line.strip(), lineno, name, escape))
-    return escape, out
+        line = line.strip()
+        docs: tuple[Heredoc, ...] = ()
+        keyword = line.split(None, 1)[0].upper() if line else ""
+        inner = line.split(None, 2)[1].upper() if keyword == "ONBUILD" and len(line.split()) > 1 else ""
+        if keyword in HEREDOC_KEYWORDS or inner in HEREDOC_KEYWORDS:
+            try:
+                docs, used = read_bodies(line, lines[i:])
+            except ValueError as exc:
+                raise BuildError(str(exc), dockerfile=name, line=lineno, instruction=keyword) from None
+            i += used
+        out.append(_instruction(line, lineno, name, escape, docs))
+    return escape, syntax, out
 
 
 def _trim(line: str, continuation: re.Pattern[str]) -> tuple[str, bool]:
@@ -196,15 +228,18 @@ def _error(ins: Instruction, name: str, message: str) -> BuildError:
     return BuildError(message, dockerfile=name, line=ins.line, instruction=ins.keyword)
 
 
-def _instruction(line: str, lineno: int, name: str, escape: str) -> Instruction:
+def _instruction(line: str, lineno: int, name: str, escape: str,
+                 docs: tuple[Heredoc, ...] = ()) -> Instruction:
     word, rest = (line.split(None, 1) + [""])[:2]
     keyword, rest = word.upper(), rest.strip()
-    bare = Instruction(keyword, lineno, line, rest)
+    text = line + "".join(f"\n{d.body}{d.name}" for d in docs)
+    bare = Instruction(keyword, lineno, text, rest)
     if keyword not in KEYWORDS:
         raise BuildError(f'unknown instruction: {word}', dockerfile=name, line=lineno)
     if keyword == "ONBUILD":
-        raise _error(bare, name, "ONBUILD is not supported: pycompose does not record or run build triggers")
+        return _onbuild(bare, rest, lineno, name, escape, docs)
     flags: dict[str, str] = {}
+    flag_list: list[tuple[str, str]] = []
     if keyword in FLAGS:
         while True:
             m = _FLAG.match(rest)
@@ -215,21 +250,35 @@ def _instruction(line: str, lineno: int, name: str, escape: str) -> Instruction:
                 raise _error(bare, name, _REFUSED_FLAGS[(keyword, flag)])
             if flag not in FLAGS[keyword]:
                 raise _error(bare, name, f'unknown flag: --{flag}')
-            flags[flag] = "true" if value is None else value
+            value = "true" if value is None else value
+            flags[flag] = value
+            flag_list.append((flag, value))
             rest = rest[m.end():]
-    ins = Instruction(keyword, lineno, line, rest, flags)
+    ins = Instruction(keyword, lineno, text, rest, flags, flag_list=tuple(flag_list), heredocs=docs)
     try:
         return _check(ins, escape)
     except ValueError as exc:
         raise _error(ins, name, str(exc)) from None
 
 
+def _onbuild(bare: Instruction, rest: str, lineno: int, name: str, escape: str,
+             docs: tuple[Heredoc, ...]) -> Instruction:
+    """``ONBUILD INSTRUCTION``: the trigger is parsed (and checked) now, run by the builds that use the image."""
+    inner_word = rest.split(None, 1)[0].upper() if rest else ""
+    if not inner_word:
+        raise _error(bare, name, "ONBUILD requires an instruction to record")
+    if inner_word in _ONBUILD_REFUSED:
+        raise _error(bare, name, _ONBUILD_REFUSED[inner_word])
+    trigger = _instruction(rest, lineno, name, escape, docs)
+    return Instruction("ONBUILD", lineno, bare.text, rest, trigger=trigger)
+
+
 def _check(ins: Instruction, escape: str) -> Instruction:
     """Validate ``ins`` by keyword; the instruction with its JSON form and pairs filled in."""
     k, rest = ins.keyword, ins.rest
     exec_form = json_array(rest)
-    if k in ("RUN", "COPY", "ADD") and exec_form is None and _HEREDOC.search(rest):
-        raise ValueError("heredocs (<<EOF) are not supported: put the script in the build context and COPY it")
+    if ins.heredocs and exec_form is not None:
+        raise ValueError("a heredoc cannot be used with the JSON (exec) form")
     if k in ("ENV", "LABEL", "ARG"):
         return _with_pairs(ins, _pairs(k, rest, escape))
     if k == "SHELL":
@@ -242,10 +291,17 @@ def _check(ins: Instruction, escape: str) -> Instruction:
                              "the destination could not be determined")
         if "chmod" in ins.flags and not re.fullmatch(r"[0-7]{3,4}", ins.flags["chmod"]):
             raise ValueError(f'invalid --chmod "{ins.flags["chmod"]}": give an octal mode such as 755')
+        if "parents" in ins.flags and ins.flags["parents"] not in ("true", "false"):
+            raise ValueError(f'--parents takes true or false, not "{ins.flags["parents"]}"')
     elif k == "RUN":
-        if ins.flags.get("network", "default") not in ("default", "none"):
-            raise ValueError(f'RUN --network={ins.flags["network"]} is not allowed: build steps run without '
-                             "network (none)")
+        if ins.flags.get("network", "default") not in ("default", "none", "host"):
+            raise ValueError(f'RUN --network={ins.flags["network"]}: the network must be default, none or host')
+        if ins.flags.get("security", "sandbox") != "sandbox":
+            raise ValueError(f'RUN --security={ins.flags["security"]} is not allowed: pycompose builds grant no '
+                             "insecure entitlement (use sandbox, the default)")
+        for value in ins.values("mount"):
+            if "$" not in value:  # with variables it is checked once they are expanded
+                parse_mount(value)
         if not rest or exec_form == ():
             raise ValueError("RUN requires at least one argument")
     elif k == "HEALTHCHECK":
@@ -253,7 +309,8 @@ def _check(ins: Instruction, escape: str) -> Instruction:
     elif k in ("WORKDIR", "USER", "STOPSIGNAL", "EXPOSE", "VOLUME", "CMD", "ENTRYPOINT", "MAINTAINER"):
         if not rest:
             raise ValueError(f"{k} requires at least one argument")
-    return Instruction(ins.keyword, ins.line, ins.text, ins.rest, ins.flags, exec_form)
+    return Instruction(ins.keyword, ins.line, ins.text, ins.rest, ins.flags, exec_form,
+                       flag_list=ins.flag_list, heredocs=ins.heredocs)
 
 
 def _healthcheck(ins: Instruction) -> tuple[str, ...]:
@@ -284,7 +341,7 @@ def _healthcheck(ins: Instruction) -> tuple[str, ...]:
 
 
 def _with_pairs(ins: Instruction, pairs: list[tuple[str, str | None]]) -> Instruction:
-    return Instruction(ins.keyword, ins.line, ins.text, ins.rest, ins.flags, None, tuple(pairs))
+    return Instruction(ins.keyword, ins.line, ins.text, ins.rest, ins.flags, None, tuple(pairs), ins.flag_list)
 
 
 def _pairs(keyword: str, rest: str, escape: str) -> list[tuple[str, str | None]]:

@@ -260,3 +260,28 @@ def resolve(fs: SourceFS, parts: Sequence[str], *, follow_last: bool = True) -> 
             continue
         done.append(name)
     return tuple(done)
+
+
+class Excluding:
+    """A tree with more paths left out (``COPY --exclude``): its own rules, then ``rules``."""
+
+    def __init__(self, src: SourceFS, rules: IgnoreRules) -> None:
+        self.src, self.rules = src, rules
+
+    def lstat(self, parts: Parts) -> os.stat_result | None:
+        return self.src.lstat(parts)
+
+    def listdir(self, parts: Parts) -> list[str]:
+        return self.src.listdir(parts)
+
+    def readlink(self, parts: Parts) -> str:
+        return self.src.readlink(parts)
+
+    def open(self, parts: Parts) -> BinaryIO:
+        return self.src.open(parts)
+
+    def excluded(self, parts: Parts) -> bool:
+        return self.src.excluded(parts) or self.rules.excluded("/".join(parts))
+
+    def prune(self, parts: Parts) -> bool:
+        return self.src.prune(parts) and not self.rules.has_exceptions

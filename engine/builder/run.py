@@ -23,7 +23,8 @@ from dataclasses import dataclass
 
 from ..errors import NotFound, RuntimeFailure
 from ..runtime.containers import Runtime, new_id
-from ..runtime.spec import ContainerSpec
+from ..runtime.limits import Limits
+from ..runtime.spec import ContainerSpec, MountSpec
 from .errors import StepError
 from .fsview import LayerView, resolve, split
 from .layertar import LayerWriter, write_upper
@@ -41,12 +42,23 @@ class RunRequest:
     user: str
     image_id: str
     layers: tuple[str, ...]  # the image's unpacked layers, bottom first
+    network: str = "none"  # none | host
+    mounts: tuple[MountSpec, ...] = ()
+    stubs: tuple[tuple[str, bool], ...] = ()  # mount points to make: (path, is a directory)
+    hosts: tuple[tuple[str, str], ...] = ()  # extra /etc/hosts entries
+    dns: tuple[str, ...] = ()
+    dns_search: tuple[str, ...] = ()
+    dns_options: tuple[str, ...] = ()
+    shm_size: int | None = None
+    ulimits: tuple[tuple[str, int, int], ...] = ()
+    memory: int | None = None
 
 
-def make_init_layer(view: LayerView, dest: str) -> None:
+def make_init_layer(view: LayerView, dest: str, stubs: Sequence[tuple[str, bool]] = ()) -> None:
     """Fill ``dest`` with the runtime's mount points, their parents copying the image's attributes."""
     made: list[tuple[str, os.stat_result | None]] = []
-    for path in (*_INIT_DIRS, *_INIT_FILES):
+    wanted = [(p, p in _INIT_DIRS) for p in (*_INIT_DIRS, *_INIT_FILES)] + [(p.lstrip("/"), d) for p, d in stubs]
+    for path, is_dir in wanted:
         parts = resolve(view, split(path))
         if not parts:
             continue  # a symlink to the root: nothing to add
@@ -55,7 +67,7 @@ def make_init_layer(view: LayerView, dest: str) -> None:
             if os.path.lexists(host):
                 continue
             st = view.lstat(sub)
-            if i < len(parts) or path in _INIT_DIRS:
+            if i < len(parts) or is_dir:
                 os.mkdir(host, 0o755)
                 if st is not None and stat.S_ISDIR(st.st_mode):
                     os.chown(host, st.st_uid, st.st_gid)
@@ -78,11 +90,15 @@ def run(runtime: Runtime, request: RunRequest, tmpdir: str, layer_path: str,
         id=cid, name=f"pycompose-build-{cid[:12]}", image_id=request.image_id,
         layers=(*request.layers, init), argv=request.argv, env=request.env,
         working_dir=request.working_dir or "/", user=request.user or None, group="build",
-        network="none", labels={"io.pycompose.build": "step"}, log_max_size=1 << 40, log_max_files=1,
+        network=request.network, labels={"io.pycompose.build": "step"}, log_max_size=1 << 40, log_max_files=1,
+        mounts=request.mounts, hosts=request.hosts, dns=request.dns, dns_search=request.dns_search,
+        dns_options=request.dns_options, shm_size=request.shm_size,
+        ulimits={name: (soft, hard) for name, soft, hard in request.ulimits},
+        limits=Limits(memory=request.memory), hostname="buildkitsandbox",
     )
     created = False
     try:
-        make_init_layer(LayerView(request.layers), init)
+        make_init_layer(LayerView(request.layers), init, request.stubs)
         runtime.create(spec)
         created = True
         tail = _run_and_stream(runtime, cid, output)
@@ -111,6 +127,28 @@ class RunFailed(StepError):
 
 def command_text(argv: Sequence[str], exec_form: bool) -> str:
     return json.dumps(list(argv)) if exec_form else " ".join(argv)
+
+
+def host_resolver(path: str = "/etc/resolv.conf") -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """The host's name servers, search domains and options: a step in the host's network uses them as
+    they are (a loopback resolver such as 127.0.0.53 is reachable there)."""
+    servers: list[str] = []
+    search: list[str] = []
+    options: list[str] = []
+    try:
+        with open(path) as fh:
+            lines = fh.read().splitlines()
+    except OSError:
+        return (), (), ()
+    for line in lines:
+        words = line.split()
+        if len(words) >= 2 and words[0] == "nameserver":
+            servers.append(words[1])
+        elif words and words[0] in ("search", "domain"):
+            search = words[1:]
+        elif words and words[0] == "options":
+            options += words[1:]
+    return tuple(servers), tuple(search), tuple(options)
 
 
 def _run_and_stream(runtime: Runtime, cid: str, output: Callable[[str], None]) -> list[str]:

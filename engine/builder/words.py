@@ -186,6 +186,23 @@ def expand_words(text: str, env: Mapping[str, str], escape: str = "\\") -> list[
     return _Lexer(text, env, escape).process()[1]
 
 
+def expand_vars(text: str, env: Mapping[str, str], escape: str = "\\") -> str:
+    """Only the variables of ``text`` expanded (a COPY heredoc's body): quotes and other text stay as written;
+    ``\\$`` keeps a literal ``$``."""
+    lexer = _Lexer(text, env, escape)
+    out: list[str] = []
+    while lexer.peek() != _EOF:
+        ch = lexer.peek()
+        if ch == "$":
+            out.append(lexer.dollar())
+        elif ch == escape and lexer.src[lexer.pos + 1:lexer.pos + 2] == "$":
+            lexer.next()
+            out.append(lexer.next())
+        else:
+            out.append(lexer.next())
+    return "".join(out)
+
+
 def split_raw(rest: str, escape: str = "\\") -> list[str]:
     """Split on unquoted spaces, keeping quotes and escapes for a later ``expand`` (ENV, LABEL, ARG)."""
     words: list[str] = []

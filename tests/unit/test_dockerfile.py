@@ -6,6 +6,7 @@ import pytest
 
 from engine.builder.dockerfile import parse, parse_duration
 from engine.builder.errors import BuildError, StepError
+from engine.builder.mountopts import MountOption, parse_mount
 from engine.builder.patterns import IgnoreRules, match
 from engine.builder.words import expand, expand_words, split_raw
 
@@ -97,15 +98,26 @@ def test_durations(text, seconds):
     ("ARG A=1\n", "has no FROM instruction"),
     ("RUN echo\nFROM busybox\n", "Dockerfile:1: RUN: no build stage in current context"),
     ("FROM busybox\nFOO bar\n", "Dockerfile:2: unknown instruction: FOO"),
-    ("FROM busybox\nONBUILD RUN echo\n", "Dockerfile:2: ONBUILD: ONBUILD is not supported"),
+    ("FROM busybox\nONBUILD ONBUILD RUN echo\n", "Dockerfile:2: ONBUILD: ONBUILD ONBUILD is not allowed"),
+    ("FROM busybox\nONBUILD FROM x\n", "Dockerfile:2: ONBUILD: ONBUILD FROM is not allowed"),
+    ("FROM busybox\nONBUILD\n", "Dockerfile:2: ONBUILD: ONBUILD requires an instruction to record"),
     ("FROM busybox\n\n\nCOPY onlyone\n", "Dockerfile:4: COPY: COPY requires at least two arguments"),
     ("FROM busybox\nCOPY --chown\n", "COPY requires at least two arguments"),
     ("FROM busybox\nCOPY --nope=1 a b\n", "Dockerfile:2: COPY: unknown flag: --nope"),
     ("FROM busybox\nCOPY --chmod=rwx a b\n", 'invalid --chmod "rwx"'),
-    ("FROM busybox\nRUN --mount=type=cache,target=/x echo\n", "RUN --mount is not supported"),
-    ("FROM busybox\nRUN --network=host echo\n", "RUN --network=host is not allowed"),
-    ("FROM busybox\nRUN <<EOF\necho\nEOF\n", "heredocs (<<EOF) are not supported"),
-    ("FROM busybox\nADD --checksum=sha256:0 http://x/y /\n", "ADD --checksum is for remote sources"),
+    ("FROM busybox\nRUN --mount=type=ssh echo\n", "Dockerfile:2: RUN: RUN --mount=type=ssh is not supported: "
+                                                  "pycompose builds forward no SSH agent"),
+    ("FROM busybox\nRUN --mount=type=cache echo\n", "Dockerfile:2: RUN: --mount type=cache needs a target"),
+    ("FROM busybox\nRUN --mount=type=cache,target=/x,sharing=no echo\n",
+     'sharing must be shared, private or locked, not "no"'),
+    ("FROM busybox\nRUN --mount=type=bind,target=/x,bogus=1 echo\n", '--mount type=bind: unknown option "bogus"'),
+    ("FROM busybox\nRUN --mount=type=volume,target=/x echo\n", 'unknown mount type "volume"'),
+    ("FROM busybox\nRUN --mount=type=cache,target=/x,mode=999 echo\n", '--mount mode: "999" is not an octal mode'),
+    ("FROM busybox\nRUN --network=bridge echo\n", "RUN --network=bridge: the network must be default, none or host"),
+    ("FROM busybox\nRUN --security=insecure echo\n", "RUN --security=insecure is not allowed"),
+    ("FROM busybox\nRUN <<EOF\necho\n", 'Dockerfile:2: RUN: the heredoc "EOF" is not terminated'),
+    ("FROM busybox\nADD --keep-git-dir=true git@x:y /\n", "ADD --keep-git-dir is for git sources"),
+    ("FROM busybox\nCOPY --parents=maybe a b/\n", '--parents takes true or false, not "maybe"'),
     ("FROM busybox\nSHELL /bin/bash -c\n", "SHELL requires the arguments to be in JSON form"),
     ("FROM busybox\nHEALTHCHECK --interval=5 CMD true\n", 'invalid duration "5"'),
     ("FROM busybox\nHEALTHCHECK --retries=x CMD true\n", "--retries must be a number"),
@@ -123,6 +135,50 @@ def test_errors_name_file_line_and_instruction(text, message):
     with pytest.raises(BuildError) as info:
         parse(text)
     assert message in str(info.value)
+
+
+def test_heredocs_run_copy_several_and_tab_stripping():
+    df = parse("# syntax=docker/dockerfile:1.7\n# check=skip=all\nFROM busybox\n"
+               "RUN <<EOF\n#!/bin/sh\n# not a comment of the Dockerfile\necho $HOME\nEOF\n"
+               "COPY <<-one <<'two' /dir/\n\tfirst $A\n\tone\nsecond $B\ntwo\n"
+               "RUN cat <<A > /a && cat <<B > /b\nx\nA\ny\nB\n"
+               "RUN echo '<<NOT' here\n")
+    run, copy, two, quoted = df.stages[0].instructions
+    assert df.syntax == "docker/dockerfile:1.7"
+    assert (run.line, run.rest, run.title) == (4, "<<EOF", "RUN <<EOF")
+    assert [(d.name, d.body, d.expand) for d in run.heredocs] == [
+        ("EOF", "#!/bin/sh\n# not a comment of the Dockerfile\necho $HOME\n", True)]
+    assert run.text == "RUN <<EOF\n#!/bin/sh\n# not a comment of the Dockerfile\necho $HOME\nEOF"
+    assert [(d.name, d.body, d.expand, d.strip_tabs) for d in copy.heredocs] == [
+        ("one", "first $A\n", True, True), ("two", "second $B\n", False, False)]
+    assert (copy.line, two.line) == (9, 14)
+    assert [d.name for d in two.heredocs] == ["A", "B"] and quoted.heredocs == ()
+
+
+def test_run_mounts_repeat_and_onbuild_records_its_trigger():
+    df = parse("FROM busybox\nRUN --mount=type=cache,target=/root/.cache,id=pip --mount=type=secret,id=tok "
+               "--network=none echo\nONBUILD COPY . /app\nCOPY --exclude=*.md --exclude=tmp/ --parents a/./b c/\n")
+    run, onbuild, copy = df.stages[0].instructions
+    assert run.values("mount") == ["type=cache,target=/root/.cache,id=pip", "type=secret,id=tok"]
+    assert run.flags == {"mount": "type=secret,id=tok", "network": "none"}
+    assert onbuild.trigger is not None and onbuild.trigger.keyword == "COPY" and onbuild.trigger.rest == ". /app"
+    assert copy.values("exclude") == ["*.md", "tmp/"] and copy.flags["parents"] == "true"
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("type=cache,target=/root/.cache", MountOption("cache", "/root/.cache", id="/root/.cache", read_only=False)),
+    ("target=rel,id=x,sharing=locked,uid=1000,gid=50,mode=0700", MountOption(
+        "cache", "/work/rel", id="x", read_only=False, sharing="locked", uid=1000, gid=50, mode=0o700)),
+    ("type=bind,source=src,target=/src,rw", MountOption("bind", "/src", source="src", read_only=False)),
+    ("type=bind,from=builder,src=/out,dst=/in", MountOption("bind", "/in", source="/out", from_="builder")),
+    ("type=secret,id=token", MountOption("secret", "/run/secrets/token", id="token", read_only=True)),
+    ("type=secret,id=npmrc,target=/root/.npmrc,required,mode=0440", MountOption(
+        "secret", "/root/.npmrc", id="npmrc", required=True, mode=0o440)),
+    ("type=secret,id=key,env=API_KEY", MountOption("secret", "", id="key", env="API_KEY")),
+    ("type=tmpfs,target=/tmp,size=64m", MountOption("tmpfs", "/tmp", read_only=False, size=64 << 20)),
+])
+def test_mount_options(text, expected):
+    assert parse_mount(text, "/work") == expected
 
 
 def test_error_names_the_dockerfile_given():
