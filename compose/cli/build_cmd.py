@@ -20,16 +20,36 @@ import typer
 def compose_build(
     ctx: typer.Context,
     services: Annotated[list[str] | None, typer.Argument(help="Services")] = None,
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not use the build cache")] = False,
-    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Print nothing but errors")] = False,
-    build_arg: Annotated[list[str] | None, typer.Option("--build-arg", help="KEY=VAL")] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not use cache when building the image")] = False,
+    pull: Annotated[bool, typer.Option("--pull", help="Always attempt to pull a newer version of the image")] = False,
+    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Don't print anything to STDOUT")] = False,
+    build_arg: Annotated[list[str] | None, typer.Option("--build-arg", help="Set build-time variables")] = None,
+    with_dependencies: Annotated[bool, typer.Option(
+        "--with-dependencies", help="Also build dependencies (transitively)")] = False,
+    push: Annotated[bool, typer.Option("--push", help="Push service images")] = False,
+    memory: Annotated[str | None, typer.Option(
+        "-m", "--memory", help="Set memory limit for the build container")] = None,
+    print_: Annotated[bool, typer.Option(
+        "--print", help="Print equivalent bake file (the effective build definition as JSON)")] = False,
 ) -> None:
     """Build or rebuild services."""
-    from ..deploy.imaging import build_services
+    from ..config.units import parse_size
+    from ..deploy.imaging import BuildRequest, build_services
+    from ..errors import UsageError
 
     chosen = tuple(services or ())
-    build_services(ctx.obj.session(chosen), chosen, no_cache=no_cache, quiet=quiet,
-                   extra_args=_pairs(build_arg, "--build-arg", from_env=True))
+    limit = None
+    if memory is not None:
+        try:
+            limit = parse_size(memory)
+        except ValueError as exc:
+            raise UsageError(f"--memory: {exc}") from None
+    request = BuildRequest(services=chosen, no_cache=no_cache, pull=pull, quiet=quiet,
+                           extra_args=_pairs(build_arg, "--build-arg", from_env=True),
+                           with_dependencies=with_dependencies, memory=limit, push=push, print_only=print_)
+    printed = build_services(ctx.obj.session(chosen, quiet=quiet), request)
+    if printed is not None:
+        print(printed)
 
 
 def register(app: typer.Typer) -> None:

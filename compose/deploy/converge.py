@@ -114,9 +114,13 @@ class Converger:
         """Each service's image: pulled or built first where the flags and pull policies say so."""
         opts = self.opts
         self.imaging.pull([svc for svc in services if not (opts.build and svc.build)], opts.pull)
-        for svc in services:
-            if svc.build is not None and not opts.no_build and (opts.build or not self.imaging.has(svc)):
-                self.imaging.build(svc)
+        buildable = [svc for svc in services if svc.build is not None and not opts.no_build]
+        to_build = [svc for svc in buildable if opts.build or not self.imaging.has(svc)]
+        if to_build:
+            self.imaging.build(to_build)
+        kept = [svc for svc in buildable if svc not in to_build]
+        if kept:
+            self.imaging.warn_stale(kept)
         return {svc.name: self.imaging.get(svc) for svc in services}
 
     def _desired(self, svc: Service) -> int:

@@ -6,7 +6,8 @@ here; the engine's store, registry client and builder do the work.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..config.model import Project, Service
@@ -85,26 +86,27 @@ class Imaging:
             raise UpError(f"service {svc.name}: image {svc.image} not found locally, and pulling it failed: "
                           f"{exc}") from None
 
-    def build(self, svc: Service, *, no_cache: bool = False, quiet: bool = False) -> Image:
-        """Build the service's image from its ``build`` section, tagged as ``up`` will look for it."""
-        from engine.builder import build
-        from engine.errors import EngineError
+    def build(self, services: list[Service], *, no_cache: bool = False, quiet: bool = False) -> dict[str, Image]:
+        """Build the services' images from their ``build`` sections (in parallel where possible)."""
+        from .building import build_all
+        from .buildspec import build_spec
 
-        assert svc.build is not None
-        b = svc.build
-        ref = svc.image_name(self.project.name)
-        self.progress.event("Image", ref, "Building")
-        try:
-            image = build(self.images, self.rt, b.context, dockerfile=b.dockerfile or "Dockerfile",
-                          dockerfile_inline=b.dockerfile_inline, tag=ref, args=dict(b.args), target=b.target,
-                          labels=dict(b.labels), no_cache=no_cache or b.no_cache,
-                          progress=(lambda line: None) if quiet else self.progress.message)
-            for extra in b.tags:
-                self.images.tag(ref, extra)
-        except EngineError as exc:
-            raise UpError(f"service {svc.name}: build failed: {exc}") from None
-        self.progress.event("Image", ref, "Built")
-        return image
+        specs = [build_spec(self.project, svc, no_cache=no_cache) for svc in services]
+        return build_all(self.images, self.rt, self.progress, specs, quiet=quiet)
+
+    def warn_stale(self, services: list[Service]) -> None:
+        """Say which services run an image built from inputs that changed since (``up`` without --build)."""
+        from .building import stale_warnings
+        from .buildspec import build_spec
+
+        specs = []
+        for svc in services:
+            try:
+                specs.append(build_spec(self.project, svc))
+            except UpError:
+                continue  # refused keys are reported when it is built
+        for line in stale_warnings(self.images, specs):
+            self.progress.message(line)
 
     def get(self, svc: Service) -> Image:
         from engine.errors import NotFound
@@ -264,17 +266,38 @@ def push_images(session: Session, services: Iterable[str] = (), *, ignore_push_f
         view.close()
 
 
-def build_services(session: Session, services: Iterable[str] = (), *, no_cache: bool = False, quiet: bool = False,
-                   extra_args: Mapping[str, str | None] | None = None) -> None:
-    """``build``: the images of the services that have a ``build`` section."""
-    import dataclasses
+@dataclass(frozen=True)
+class BuildRequest:
+    """``pycompose build``'s options."""
+
+    services: tuple[str, ...] = ()
+    no_cache: bool = False
+    pull: bool = False
+    quiet: bool = False
+    extra_args: Mapping[str, str | None] = field(default_factory=dict)
+    with_dependencies: bool = False
+    memory: int | None = None
+    push: bool = False
+    print_only: bool = False
+
+
+def build_services(session: Session, req: BuildRequest) -> str | None:
+    """``build``: the images of the chosen services that have a ``build`` section (``--print``: their
+    definitions as JSON, returned and not built)."""
+    from .building import build_all
+    from .buildspec import build_spec, print_json
 
     project = session.project
-    imaging = Imaging(project, session.images, session.rt, session.progress)
-    for name in sorted(services or project.services):
-        svc = project.services[name]
-        if svc.build is None:
-            continue
-        if extra_args:
-            svc = dataclasses.replace(svc, build=dataclasses.replace(svc.build, args={**svc.build.args, **extra_args}))
-        imaging.build(svc, no_cache=no_cache, quiet=quiet)
+    for name in req.services:
+        if name not in project.services:
+            raise UpError(f"no such service: {name}")
+    chosen = project.select(req.services or None, with_deps=req.with_dependencies)
+    specs = [build_spec(project, project.services[name], no_cache=req.no_cache, pull=req.pull,
+                        extra_args=req.extra_args, memory=req.memory)
+             for name in sorted(chosen) if project.services[name].build is not None]
+    if req.print_only:
+        return print_json(specs)
+    build_all(session.images, session.rt, session.progress, specs, quiet=req.quiet)
+    if req.push:
+        push_images(session, [s.service for s in specs if project.services[s.service].image])
+    return None

@@ -7,7 +7,9 @@ command-line code imports it inside the command that needs it.
 
 from __future__ import annotations
 
-from .builder import build
+from .base import BuildOptions
+from .builder import build, stale
 from .errors import BuildError
+from .progress import Event
 
-__all__ = ["BuildError", "build"]
+__all__ = ["BuildError", "BuildOptions", "Event", "build", "stale"]

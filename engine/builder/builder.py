@@ -14,6 +14,7 @@ ends, whatever its outcome; RUN's containers are removed as each step ends.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import shutil
@@ -31,7 +32,7 @@ from ..images.model import HOST_ARCH, Image, ImageConfig
 from ..images.store import ImageStore
 from ..runtime.containers import Runtime
 from ..runtime.spec import DEFAULT_PATH
-from . import instructions
+from . import inputs, instructions
 from .base import HOST_PLATFORM, PROXY_ARGS, BuildOptions, extra, is_platform_of_host
 from .cache import BuildCache
 from .copystep import CopySteps
@@ -89,13 +90,36 @@ def build(store: ImageStore, runtime: Runtime | None, context: str, *, dockerfil
         builder = _Builder(store, runtime or Runtime(store.root), parsed, ctx, dict(args), no_cache,
                            events or lines_to(progress), tmp, options or BuildOptions(), hasher)
         try:
-            return builder.build(target, tag, dict(labels))
+            image = builder.build(target, tag, dict(labels))
         finally:
             builder.close()
             shutil.rmtree(tmp, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            inputs.record(store.root, image.id, ctx.path, text, args, target, hasher)
+        return image
     finally:
         ctx.close()
         hasher.save()
+
+
+def stale(store: ImageStore, image: Image, context: str, *, dockerfile: str = "Dockerfile",
+          dockerfile_inline: str | None = None, args: Mapping[str, str | None] = _NONE,
+          target: str | None = None) -> inputs.Stale | None:
+    """How the build inputs differ from those ``image`` was built from (None: unknown, or unreadable)."""
+    if not os.path.isdir(context):
+        return None
+    try:
+        ctx = ContextFS(os.path.abspath(context))
+    except StepError:
+        return None
+    try:
+        text = read_dockerfile(ctx, context, dockerfile, dockerfile_inline)
+    except BuildError:
+        return None
+    finally:
+        ctx.close()
+    return inputs.changes(store.root, image.id, os.path.abspath(context), text, args, target,
+                          Hasher(store.root))
 
 
 def read_dockerfile(ctx: ContextFS, context: str, dockerfile: str, inline: str | None) -> str:

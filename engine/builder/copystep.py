@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import os
+import posixpath
 import re
+import stat
 import tempfile
 
 from .base import BuilderBase
@@ -18,14 +20,25 @@ from .copy import CopyPlan, CopyRequest
 from .dockerfile import Instruction
 from .errors import StepError
 from .fetch import check_checksum, download
-from .fsview import ContextFS, Excluding, LayerView, SourceFS
+from .fsview import ContextFS, Excluding, LayerView, Parts, SourceFS, split
 from .instructions import StageState
 from .owners import parse_owner
-from .patterns import IgnoreRules
+from .patterns import IgnoreRules, has_magic
 from .words import expand, expand_vars, expand_words
 
 _URL = re.compile(r"^(?:[a-zA-Z][a-zA-Z0-9+.-]*://|git@)")
 _HEREDOC_WORD = re.compile(r"<<-?([A-Za-z_][A-Za-z0-9_.-]*)")
+
+
+def _root_of(src: SourceFS, source: str) -> Parts:
+    """The folder below which ``--exclude`` patterns match for one source: the source itself if it is a
+    folder, else its folder; for a pattern, the folder before its first wildcard."""
+    parts = split(posixpath.normpath(source.lstrip("/")) if source.strip("/.") else "")
+    for i, part in enumerate(parts):
+        if has_magic(part):
+            return parts[:i]
+    st = src.lstat(parts) if parts else None
+    return parts if not parts or (st is not None and stat.S_ISDIR(st.st_mode)) else parts[:-1]
 
 
 class CopySteps(BuilderBase):
@@ -45,6 +58,7 @@ class CopySteps(BuilderBase):
         chmod = int(given["chmod"], 8) if "chmod" in given else None
         parents = given.get("parents") == "true"
         opened: list[ContextFS] = []
+        key_first: str | None = ""
         try:
             if any(s.startswith("<<") for s in sources) and ins.heredocs:
                 src, where, keep, sources = self._heredocs(ins, sources, variables, opened)
@@ -61,7 +75,7 @@ class CopySteps(BuilderBase):
                 src, where, keep = self.copy_source(state, given.get("from", ""))
             excludes = [v for k, v in flags if k == "exclude"]
             if excludes:
-                src = Excluding(src, IgnoreRules.parse("\n".join(excludes)))
+                src = Excluding(src, IgnoreRules.parse("\n".join(excludes)), [_root_of(src, s) for s in sources])
             request = CopyRequest(tuple(sources), dest, str(state.config.get("WorkingDir") or "/"), owner, chmod,
                                   keep_owner=keep, extract=ins.keyword == "ADD" and where != "the download",
                                   where=where, parents=parents)
@@ -77,8 +91,8 @@ class CopySteps(BuilderBase):
             for fs in opened:
                 fs.close()
         self.commit_layer(state, layer, ins.text, step_key)
-        if where == "the download" and "checksum" in given:
-            self.cache.put(self._checksum_key(state, words, flags, given), state.image)  # type: ignore[arg-type]
+        if key_first and state.image is not None:
+            self.cache.put(key_first, state.image)
         return True
 
     def _heredocs(self, ins: Instruction, sources: list[str], variables: dict[str, str],

@@ -263,10 +263,12 @@ def resolve(fs: SourceFS, parts: Sequence[str], *, follow_last: bool = True) -> 
 
 
 class Excluding:
-    """A tree with more paths left out (``COPY --exclude``): its own rules, then ``rules``."""
+    """A tree with more paths left out (``COPY --exclude``): its own rules, then ``rules``, matched as BuildKit
+    does against the path below the source being copied (``roots``: each source's folder)."""
 
-    def __init__(self, src: SourceFS, rules: IgnoreRules) -> None:
+    def __init__(self, src: SourceFS, rules: IgnoreRules, roots: Sequence[Parts]) -> None:
         self.src, self.rules = src, rules
+        self.roots = sorted(roots, key=len, reverse=True)
 
     def lstat(self, parts: Parts) -> os.stat_result | None:
         return self.src.lstat(parts)
@@ -281,7 +283,12 @@ class Excluding:
         return self.src.open(parts)
 
     def excluded(self, parts: Parts) -> bool:
-        return self.src.excluded(parts) or self.rules.excluded("/".join(parts))
+        if self.src.excluded(parts):
+            return True
+        for root in self.roots:
+            if parts[:len(root)] == root and len(parts) > len(root):
+                return self.rules.excluded("/".join(parts[len(root):]))
+        return False
 
     def prune(self, parts: Parts) -> bool:
         return self.src.prune(parts) and not self.rules.has_exceptions
