@@ -84,8 +84,9 @@ def build_all(images: ImageStore, rt: Runtime, progress: Progress, specs: list[B
             progress.message(f"WARN[0000] {note}")
     deps = _order(specs)
     built: dict[str, Image] = {}
-    if len(specs) > 1:
-        rt.ensure_supervisor("build")  # spawned before threads start steps
+    if len(specs) == 1:
+        return {specs[0].service: build_one(images, rt, progress, specs[0], events, built)}
+    rt.ensure_supervisor("build")  # spawned before threads start steps
     waiting = list(specs)
     running: dict[Future[Image], BuildSpec] = {}
     failures: list[BaseException] = []

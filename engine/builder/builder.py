@@ -189,8 +189,9 @@ class _Builder(RunSteps, CopySteps):
             self.step += 1
         self.emit(Event(self.step, "note", f"writing image {image.id} done"))
         if tag:
-            self.store.tag(image.id, tag)
-            image = self.store.get(tag)
+            if refnames.normalize(tag) not in image.refs:
+                self.store.tag(image.id, tag)
+                image = self.store.get(tag)
             self.emit(Event(self.step, "note", f"naming to {refnames.normalize(tag)} done"))
         return image
 

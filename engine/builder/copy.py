@@ -28,8 +28,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO, TypeVar
 
 from ..errors import ArchiveError
-from ..images.compression import open_stream
-from ..images.extract import WHITEOUT, entry_parts
+from .archive import ArchiveEntries, is_archive
 from .digest import Hasher
 from .errors import StepError
 from .fsview import LayerView, Parts, SourceFS, resolve, split
@@ -65,7 +64,7 @@ class _Entry:
 
 
 @dataclass
-class _Plan:
+class _Plan(ArchiveEntries):
     src: SourceFS
     view: LayerView
     req: CopyRequest
@@ -73,6 +72,10 @@ class _Plan:
     archives: list[tuple[Parts, Parts]] = field(default_factory=list)
     written: set[Parts] = field(default_factory=set)  # directories already in the tar
     others: set[Parts] = field(default_factory=set)  # archive members that are not directories
+
+    @property
+    def owner_override(self) -> tuple[int, int] | None:
+        return self.req.owner
 
     def owner(self, st: os.stat_result) -> tuple[int, int]:
         if self.req.owner is not None:
@@ -170,7 +173,7 @@ class _Plan:
                 self.dir_entry(where, st)
                 self.tree(real, where)
             elif stat.S_ISREG(st.st_mode):
-                if self.req.extract and _is_archive(self.src, real):
+                if self.req.extract and is_archive(self.src, real):
                     self.dir_entry(target_base, None)
                     self.archives.append((real, target_base))
                     continue
@@ -269,64 +272,6 @@ class _Plan:
             for source, target in self.archives:
                 self.extract(writer, source, target, newest)
 
-    def extract(self, writer: LayerWriter, source: Parts, target: Parts, newest: float) -> None:
-        """Copy the members of a local tar archive under ``target``, checked like a layer's entries."""
-        with self.src.open(source) as fh:
-            _, stream = open_stream(fh)
-            with tarfile.open(fileobj=stream, mode="r|", encoding="utf-8") as tar:  # type: ignore[call-overload]
-                for member in tar:
-                    parts = entry_parts(member.name, member.name, "archive entry")
-                    if not parts:
-                        continue
-                    if any(p.startswith(WHITEOUT) for p in parts):
-                        raise StepError(f'archive entry "{member.name}": names starting with {WHITEOUT} are '
-                                        "reserved for layer whiteouts")
-                    if not (member.isreg() or member.isdir() or member.issym() or member.islnk()
-                            or member.isdev()) or member.issparse():
-                        raise StepError(f'archive entry "{member.name}": unsupported entry type {member.type!r}')
-                    tp = (*target, *parts)
-                    for i in range(len(target) + 1, len(tp)):
-                        self.write_parent(writer, tp[:i], tp, newest)
-                    uid, gid = self.req.owner or (member.uid, member.gid)
-                    xattrs = {k[len(_XATTR_PAX):]: v.encode("utf-8", "surrogateescape")
-                              for k, v in member.pax_headers.items()
-                              if k.startswith(_XATTR_PAX) and not k.startswith(_XATTR_PAX + "trusted.overlay.")}
-                    info = writer.info(tp, member.type, member.mode, uid, gid, member.mtime, xattrs)
-                    if member.islnk():
-                        info.linkname = "/".join((*target, *entry_parts(member.linkname, member.name, "hard link")))
-                    elif member.issym():
-                        info.linkname = member.linkname
-                    elif member.isdev():
-                        info.devmajor, info.devminor = member.devmajor, member.devminor
-                    if member.isreg():
-                        info.size = member.size
-                        writer.add(info, tar.extractfile(member))
-                    else:
-                        writer.add(info)
-                    if member.isdir():
-                        self.written.add(tp)
-                        self.others.discard(tp)
-                    else:
-                        self.others.add(tp)
-
-    def write_parent(self, writer: LayerWriter, sub: Parts, target: Parts, newest: float) -> None:
-        if sub in self.written:
-            return
-        if sub in self.others:
-            raise StepError(f'archive entry "/{"/".join(target)}": path passes through "/{"/".join(sub)}", '
-                            "which the archive made a file or a symlink")
-        st = self.view.lstat(sub)
-        if st is None:
-            uid, gid = self.req.owner or (0, 0)
-            writer.add(writer.info(sub, tarfile.DIRTYPE, 0o755, uid, gid, newest))
-        elif stat.S_ISDIR(st.st_mode):
-            writer.add(writer.info(sub, tarfile.DIRTYPE, st.st_mode, st.st_uid, st.st_gid, st.st_mtime))
-        else:
-            raise StepError(f'cannot extract to "/{"/".join(target)}": "/{"/".join(sub)}" is not a directory '
-                            "in the image")
-        self.written.add(sub)
-
-
     # -- the content key ------------------------------------------------------------
 
     def digest(self, hasher: Hasher) -> str:
@@ -392,25 +337,3 @@ def _is_dir(st: os.stat_result | None) -> bool:
 
 def _size(fh: BinaryIO) -> int:
     return os.fstat(fh.fileno()).st_size
-
-
-def _is_archive(src: SourceFS, parts: Parts) -> bool:
-    """Whether a file is a tar archive (plain or compressed), judged by its content as Docker does."""
-    with src.open(parts) as fh:
-        try:
-            _, stream = open_stream(fh)
-            head = b""
-            while len(head) < 512:
-                more = stream.read(512 - len(head))
-                if not more:
-                    break
-                head += more
-        except (ArchiveError, EOFError, OSError):
-            return False
-    if len(head) < 512:
-        return False
-    try:
-        tarfile.TarInfo.frombuf(head, "utf-8", "surrogateescape")
-    except tarfile.HeaderError:
-        return False
-    return True

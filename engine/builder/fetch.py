@@ -9,15 +9,12 @@ download over the size limit or a checksum mismatch fails the step.
 
 from __future__ import annotations
 
-import email.utils
 import hashlib
 import os
 import posixpath
 import re
-import urllib.error
-import urllib.parse
-import urllib.request
 from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
 
 from .errors import StepError
 
@@ -43,14 +40,18 @@ def check_checksum(value: str) -> str:
 
 def url_name(url: str) -> str:
     """The file name a URL gives by default (Docker: the last path component)."""
-    path = urllib.parse.urlsplit(url).path
+    path = urlsplit(url).path
     name = posixpath.basename(path.rstrip("/"))
-    return urllib.parse.unquote(name) or "__unnamed__"
+    return unquote(name) or "__unnamed__"
 
 
 def download(url: str, folder: str, *, checksum: str | None = None) -> Download:
     """Fetch ``url`` into ``folder``; StepError on any failure, naming the URL."""
-    scheme = urllib.parse.urlsplit(url).scheme.lower()
+    import email.utils
+    import urllib.error
+    import urllib.request  # http, ssl and email load only when a build downloads
+
+    scheme = urlsplit(url).scheme.lower()
     if scheme not in ("http", "https"):
         raise StepError(f'"{url}": only http and https sources can be downloaded (git sources are not '
                         "supported: clone into the build context and COPY)")
@@ -80,14 +81,8 @@ def download(url: str, folder: str, *, checksum: str | None = None) -> Download:
     name = disposition.group(1) if disposition else url_name(url)
     mtime = None
     if modified:
-        parsed = email.utils.parsedate_to_datetime(modified) if _valid_date(modified) else None
-        mtime = parsed.timestamp() if parsed is not None else None
+        try:
+            mtime = email.utils.parsedate_to_datetime(modified).timestamp()
+        except (TypeError, ValueError):
+            mtime = None
     return Download(os.path.join(folder, "download"), name, got, mtime)
-
-
-def _valid_date(text: str) -> bool:
-    try:
-        email.utils.parsedate_to_datetime(text)
-        return True
-    except (TypeError, ValueError):
-        return False

@@ -94,6 +94,8 @@ def record(root: Root, image_id: str, context: str, dockerfile_text: str, args: 
             return
         files[path] = [st.st_size, st.st_mtime_ns, _content(context, path, st, hasher)]
     data = {"dockerfile": _digest(dockerfile_text), "args": _args(args), "target": target or "", "files": files}
+    if read_json(_path(root, image_id)) == data:
+        return  # a cached rebuild of an unchanged tree: nothing to write
     os.makedirs(os.path.dirname(_path(root, image_id)), mode=0o700, exist_ok=True)
     write_json(_path(root, image_id), data)
 

@@ -135,8 +135,15 @@ class ImageStore:
             raise NotFound(f"No such image: {ref_or_id}") from None
 
     def layer_dirs(self, image: Image) -> builtins.list[str]:
-        """The unpacked layers of ``image``, bottom first (overlayfs wants ``lowerdir`` top first)."""
-        return [self.layout.layer_dir(d) for d in image.diff_ids]
+        """The unpacked layers of ``image``, bottom first (overlayfs wants ``lowerdir`` top first).
+
+        A layer found twice (two build steps that changed nothing make the
+        same empty layer) is listed once, at its upper place: overlayfs
+        refuses a lower folder given twice (ELOOP), and the upper copy
+        already covers everything the lower one would show.
+        """
+        dirs = [self.layout.layer_dir(d) for d in image.diff_ids]
+        return [d for i, d in enumerate(dirs) if d not in dirs[i + 1:]]
 
     def size(self, image: Image) -> int:
         """Bytes of file content in the image's layers, each layer counted once."""

@@ -164,6 +164,13 @@ def test_runtime_mount_points_do_not_leak_into_layers(store, rt, ctx):
     assert oct(os.stat(os.path.join(run_x, "tmp")).st_mode) == oct(0o41777)  # copied up as it was
 
 
+def test_steps_that_change_nothing_make_one_empty_layer_each_and_the_image_still_runs(store, rt, ctx):
+    image = do_build(store, rt, ctx, "FROM busybox\nRUN true\nRUN echo same\nRUN echo x > /x\nRUN true\n")
+    assert image.diff_ids[1] == image.diff_ids[2] == image.diff_ids[4]  # the same empty layer, three times
+    assert len(store.layer_dirs(image)) == 3  # overlayfs refuses a folder twice: listed once, at its top place
+    assert run_image(rt, store, image, "cat /x") == (0, "x\n")
+
+
 def test_run_deleting_files_makes_whiteouts(store, rt, ctx):
     image = do_build(store, rt, ctx, "FROM busybox\nRUN rm /bin/vi /etc/group\n"
                                      "RUN rm -rf /home/app && mkdir /home/app && touch /home/app/new\n")
