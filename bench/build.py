@@ -230,7 +230,6 @@ def main() -> None:
                                            stdin=fh, env=env, check=True, capture_output=True)
                     ours["cold"].append(timed([*pycompose, "build"], folder, env))
                     ours["cached"].append(timed([*pycompose, "build"], folder, env))
-                    os.environ["PYCOMPOSE_SUPERVISOR_IDLE"] = "0.2"
                     ours["lib"].append(library_cached(root, folder, idx))
                     change_one_file(folder, run)
                     ours["changed"].append(timed([*pycompose, "build"], folder, env))

@@ -169,9 +169,11 @@ def _run_and_stream(runtime: Runtime, cid: str, output: Callable[[str], None]) -
         raise RunFailed(container.exit_code, [message], started=False) from None
     path = runtime.log_path(cid)
     reader = _LogTail(path)
+    pause = 0.002  # short steps are common: look often at first, then every 50 ms
     while runtime.get(cid).running:
         reader.drain(emit)
-        time.sleep(0.05)
+        time.sleep(pause)
+        pause = min(pause * 2, 0.05)
     reader.drain(emit)
     return tail
 
