@@ -12,7 +12,8 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,6 +75,8 @@ class BuilderBase:
     cancelled: threading.Event
     named: dict[str, ContextFS]
     step: int
+    janitor: ThreadPoolExecutor
+    cleanups: list[Future[None]]
 
     # -- progress -------------------------------------------------------------------
 
@@ -87,6 +90,11 @@ class BuilderBase:
         where = " ".join(p for p in (self.opts.name, stage.label if len(self.df.stages) > 1 else "") if p)
         self.emit(Event(vertex, "step", f"[{where + ' ' if where else ''}{position}] {ins.title}"))
         return vertex
+
+    def defer(self, cleanup: Callable[[], None]) -> None:
+        """Run ``cleanup`` (a finished step's container removal) in the background; ``close`` waits for it."""
+        with self.mutex:
+            self.cleanups.append(self.janitor.submit(cleanup))
 
     def note(self, text: str) -> None:
         self.emit(Event(0, "note", text))

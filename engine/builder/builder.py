@@ -161,9 +161,15 @@ class _Builder(RunSteps, CopySteps):
         self.cancelled = threading.Event()
         self.named = {}
         self._stage_locks = {s.index: threading.Lock() for s in dockerfile.stages}
+        self.janitor = ThreadPoolExecutor(max_workers=1)
+        self.cleanups = []
         self.meta = self._meta_args()
 
     def close(self) -> None:
+        """Wait for the background removals of the steps' containers, then close the named contexts."""
+        self.janitor.shutdown(wait=True)
+        for future in self.cleanups:
+            future.result()
         for fs in self.named.values():
             fs.close()
 

@@ -81,8 +81,12 @@ def make_init_layer(view: LayerView, dest: str, stubs: Sequence[tuple[str, bool]
 
 
 def run(runtime: Runtime, request: RunRequest, tmpdir: str, layer_path: str,
-        output: Callable[[str], None]) -> None:
-    """Run the command; on success write its layer tar to ``layer_path``; StepError on failure."""
+        output: Callable[[str], None], defer: Callable[[Callable[[], None]], None] | None = None) -> None:
+    """Run the command; on success write its layer tar to ``layer_path``; StepError on failure.
+
+    The container and its init layer are removed before this returns, or, after a success, by ``defer``
+    (the builder removes them in the background while the next step starts).
+    """
     init = tempfile.mkdtemp(dir=tmpdir, prefix="init-")
     os.chmod(init, 0o755)
     cid = new_id()
@@ -97,6 +101,13 @@ def run(runtime: Runtime, request: RunRequest, tmpdir: str, layer_path: str,
         limits=Limits(memory=request.memory), hostname="buildkitsandbox",
     )
     created = False
+
+    def clean() -> None:
+        if created:
+            with contextlib.suppress(NotFound):
+                runtime.remove(cid, force=True)
+        shutil.rmtree(init, ignore_errors=True)
+
     try:
         make_init_layer(LayerView(request.layers), init, request.stubs)
         runtime.create(spec)
@@ -108,11 +119,13 @@ def run(runtime: Runtime, request: RunRequest, tmpdir: str, layer_path: str,
         upper = os.path.join(runtime.records.dir(cid), "upper")
         with open(layer_path, "wb") as out, LayerWriter(out) as writer:
             write_upper(upper, writer)
-    finally:
-        if created:
-            with contextlib.suppress(NotFound):
-                runtime.remove(cid, force=True)
-        shutil.rmtree(init, ignore_errors=True)
+    except BaseException:
+        clean()
+        raise
+    if defer is not None:
+        defer(clean)
+    else:
+        clean()
 
 
 class RunFailed(StepError):

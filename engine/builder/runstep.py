@@ -80,7 +80,7 @@ class RunSteps(BuilderBase):
             started = time.monotonic()
             try:
                 run(self.runtime, request, self.tmp, layer,
-                    lambda line: self.emit(Event(vertex, "log", line, time.monotonic() - started)))
+                    lambda line: self.emit(Event(vertex, "log", line, time.monotonic() - started)), self.defer)
             except RunFailed as exc:
                 shown = text if len(text) < 200 and "\n" not in text else ins.title
                 message = f"the command '{shown}' returned a non-zero code: {exc.code}" if exc.started else \
