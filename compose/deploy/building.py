@@ -86,7 +86,6 @@ def build_all(images: ImageStore, rt: Runtime, progress: Progress, specs: list[B
     built: dict[str, Image] = {}
     if len(specs) == 1:
         return {specs[0].service: build_one(images, rt, progress, specs[0], events, built)}
-    rt.ensure_supervisor("build")  # spawned before threads start steps
     waiting = list(specs)
     running: dict[Future[Image], BuildSpec] = {}
     failures: list[BaseException] = []

@@ -260,7 +260,9 @@ class _Builder(RunSteps, CopySteps):
         if len(stages) == 1:
             self.stage(stages[0])
             return
-        self.runtime.ensure_supervisor("build")  # spawned before any thread runs a step
+        # The build group's supervisor is started by the first step that runs a container, from whichever
+        # thread gets there first (the runtime serializes the start under a file lock; the child of the
+        # fork only execs), so a fully cached build starts none.
         deps = {s.index: {d.index for d in self._dependencies(s)} for s in stages}
         done: set[int] = set()
         running: dict[Future[StageState], Stage] = {}
