@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from ..config.model import Project, Service
-from ..errors import UpError
+from ..errors import ConfigError, UpError
 
 _MACHINES = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "ppc64le": "ppc64le", "s390x": "s390x"}
 HOST_PLATFORM = "linux/" + _MACHINES.get(platform.machine(), platform.machine())
@@ -52,41 +52,43 @@ class BuildSpec:
         return tuple(sorted(v[len("service:"):] for v in self.contexts.values() if v.startswith("service:")))
 
 
-def _refuse(svc: Service, key: str, message: str) -> UpError:
-    return UpError(f"service {svc.name}: build.{key}: {message}")
+def _refuse(project: Project, svc: Service, key: str, message: str) -> ConfigError:
+    """One located error: ``compose.yaml:7:9: services.web.build.ssh: ...``."""
+    path = ("services", svc.name, "build", *key.split("."))
+    return ConfigError.at(project.location(path), path, message)
 
 
 def build_spec(project: Project, svc: Service, *, no_cache: bool = False, pull: bool = False,
                extra_args: Mapping[str, str | None] | None = None, memory: int | None = None) -> BuildSpec:
-    """The build of ``svc``; UpError for a key pycompose cannot honour."""
+    """The build of ``svc``; a located ConfigError for a key pycompose cannot honour."""
     b = svc.build
     if b is None:
         raise UpError(f"service {svc.name} has no build section")
     if b.context.startswith(_REMOTE) or "://" in b.context:
-        raise _refuse(svc, "context", f'"{b.context}" is a remote context: pycompose builds from a local folder '
+        raise _refuse(project, svc, "context", f'"{b.context}" is a remote context: pycompose builds from a local folder '
                                       "(clone or download it, and give its path)")
     if b.ssh:
-        raise _refuse(svc, "ssh", "SSH agent forwarding is not supported: use a build secret for the key, or "
+        raise _refuse(project, svc, "ssh", "SSH agent forwarding is not supported: use a build secret for the key, or "
                                   "fetch over HTTPS")
     if b.privileged:
-        raise _refuse(svc, "privileged", "privileged builds are not supported (RUN --security=insecure needs "
+        raise _refuse(project, svc, "privileged", "privileged builds are not supported (RUN --security=insecure needs "
                                          "an entitlement pycompose does not grant)")
     if b.isolation not in (None, "default"):
-        raise _refuse(svc, "isolation", f'"{b.isolation}" is not supported on Linux (only default)')
+        raise _refuse(project, svc, "isolation", f'"{b.isolation}" is not supported on Linux (only default)')
     network = b.network or "default"
     if network not in _NETWORKS:
-        raise _refuse(svc, "network", f'"{network}": a build runs in the host\'s network or none '
+        raise _refuse(project, svc, "network", f'"{network}": a build runs in the host\'s network or none '
                                       "(default, host or none)")
     for p in b.platforms:
         if p.lower().rstrip("/") not in (HOST_PLATFORM, HOST_PLATFORM + "/v1"):
-            raise _refuse(svc, "platforms", f'"{p}": pycompose builds for this host\'s platform only '
+            raise _refuse(project, svc, "platforms", f'"{p}": pycompose builds for this host\'s platform only '
                                             f"({HOST_PLATFORM})")
     notes: list[str] = []
     for key, entries in (("cache_from", b.cache_from), ("cache_to", b.cache_to)):
         for entry in entries:
             kind = next((f[5:] for f in entry.split(",") if f.startswith("type=")), "registry")
             if kind not in ("registry", "inline"):
-                raise _refuse(svc, key, f'"{entry}": only image references are accepted (pycompose keeps its '
+                raise _refuse(project, svc, key, f'"{entry}": only image references are accepted (pycompose keeps its '
                                         "layer cache in its state root and imports or exports none)")
             notes.append(f"service {svc.name}: build.{key} {entry} is not used: pycompose's layer cache is local")
     return BuildSpec(
@@ -106,14 +108,14 @@ def _secrets(project: Project, svc: Service) -> tuple[tuple[str, str, str], ...]
     for ref in svc.build.secrets:
         obj = project.secrets.get(ref.source)
         if obj is None:
-            raise _refuse(svc, "secrets", f'secret "{ref.source}" is not defined in the top-level secrets')
+            raise _refuse(project, svc, "secrets", f'secret "{ref.source}" is not defined in the top-level secrets')
         ident = ref.target or ref.source
         if obj.file is not None:
             out.append((ident, "file", obj.file))
         elif obj.environment is not None:
             out.append((ident, "env", obj.environment))
         else:
-            raise _refuse(svc, "secrets", f'secret "{ref.source}" must be a file or an environment variable '
+            raise _refuse(project, svc, "secrets", f'secret "{ref.source}" must be a file or an environment variable '
                                           "for a build (external secrets are not supported)")
     return tuple(out)
 
@@ -125,12 +127,12 @@ def _contexts(project: Project, svc: Service) -> dict[str, str]:
         if value.startswith("service:"):
             other = project.services.get(value[len("service:"):])
             if other is None or other.build is None:
-                raise _refuse(svc, f"additional_contexts.{name}", f'"{value}" does not name a service with a '
+                raise _refuse(project, svc, f"additional_contexts.{name}", f'"{value}" does not name a service with a '
                                                                   "build section")
         elif value.startswith("docker-image://"):
             pass
         elif "://" in value or value.startswith("git@"):
-            raise _refuse(svc, f"additional_contexts.{name}", f'"{value}": only folders, service:NAME and '
+            raise _refuse(project, svc, f"additional_contexts.{name}", f'"{value}": only folders, service:NAME and '
                                                               "docker-image://REF are supported")
         out[name] = value
     return out

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..config.model import Project, Service
-from ..errors import UpError
+from ..errors import ConfigError, UpError
 from .progress import Progress
 from .pullview import PullView
 
@@ -103,7 +103,7 @@ class Imaging:
         for svc in services:
             try:
                 specs.append(build_spec(self.project, svc))
-            except UpError:
+            except (UpError, ConfigError):
                 continue  # refused keys are reported when it is built
         for line in stale_warnings(self.images, specs):
             self.progress.message(line)

@@ -123,21 +123,22 @@ def test_build_print_and_keys_refused_with_their_name(cli):
                            "no-cache": True, "pull": False}}}
     assert cli("image", "ls", check=True).stdout.count("\n") == 2  # nothing was built: busybox only
     for key, value, message in [
-        ("ssh", "[default]", "service app: build.ssh: SSH agent forwarding is not supported"),
-        ("network", "mynet", 'service app: build.network: "mynet": a build runs in the host\'s network or none'),
-        ("platforms", "[linux/s390x]", 'service app: build.platforms: "linux/s390x": pycompose builds for this '
+        ("ssh", "[default]", "services.app.build.ssh: SSH agent forwarding is not supported"),
+        ("network", "mynet", 'services.app.build.network: "mynet": a build runs in the host\'s network or none'),
+        ("platforms", "[linux/s390x]", 'services.app.build.platforms: "linux/s390x": pycompose builds for this '
                                        f"host's platform only ({HOST_PLATFORM})"),
-        ("cache_from", "[\"type=local,src=/tmp/c\"]", 'service app: build.cache_from: "type=local,src=/tmp/c": only '
-                                                  "image references are accepted"),
-        ("privileged", "true", "service app: build.privileged: privileged builds are not supported"),
+        ("cache_from", "[\"type=local,src=/tmp/c\"]", 'services.app.build.cache_from: "type=local,src=/tmp/c": '
+                                                      "only image references are accepted"),
+        ("privileged", "true", "services.app.build.privileged: privileged builds are not supported"),
     ]:
         cli.write(f"services:\n  app:\n    build:\n      context: ./app\n      {key}: {value}\n")
         r = cli("build")
-        assert r.returncode == 1 and r.stderr.startswith(message), r.stderr
+        assert r.returncode == 1 and re.match(rf"compose\.yaml:5:\d+: {re.escape(message)}", r.stderr), r.stderr
+        assert r.stderr.count("\n") == 1  # one line, no traceback
     cli.write("services:\n  app:\n    build: https://example.com/repo.git\n")
     r = cli("build")
-    assert r.returncode == 1 and r.stderr.startswith(
-        'service app: build.context: "https://example.com/repo.git" is a remote context'), r.stderr
+    assert r.returncode == 1 and re.match(r'compose\.yaml:3:\d+: services\.app\.build\.context: '
+                                          r'"https://example\.com/repo\.git" is a remote context', r.stderr), r.stderr
 
 
 def test_up_says_when_the_image_is_older_than_its_build_context(cli):

@@ -12,7 +12,7 @@ from compose.config.model import Build, FileObject, FileRef, Project, Service, U
 from compose.deploy.building import BuildEvents
 from compose.deploy.buildspec import HOST_PLATFORM, BuildSpec, build_spec, print_json, read_secrets
 from compose.deploy.progress import Progress
-from compose.errors import UpError
+from compose.errors import ConfigError, UpError
 from engine.builder.digest import Hasher
 from engine.builder.inputs import changes, record
 from engine.builder.progress import Event
@@ -43,28 +43,28 @@ def test_every_key_reaches_the_spec():
 
 
 @pytest.mark.parametrize("build,message", [
-    (Build(context="https://github.com/x/y.git"), 'service web: build.context: "https://github.com/x/y.git" is a '
+    (Build(context="https://github.com/x/y.git"), 'services.web.build.context: "https://github.com/x/y.git" is a '
                                                  "remote context"),
-    (Build(context="/p", ssh=("default",)), "service web: build.ssh: SSH agent forwarding is not supported"),
-    (Build(context="/p", privileged=True), "service web: build.privileged: privileged builds are not supported"),
-    (Build(context="/p", isolation="hyperv"), 'service web: build.isolation: "hyperv" is not supported'),
-    (Build(context="/p", network="backend"), 'service web: build.network: "backend": a build runs in the host\'s '
+    (Build(context="/p", ssh=("default",)), "services.web.build.ssh: SSH agent forwarding is not supported"),
+    (Build(context="/p", privileged=True), "services.web.build.privileged: privileged builds are not supported"),
+    (Build(context="/p", isolation="hyperv"), 'services.web.build.isolation: "hyperv" is not supported'),
+    (Build(context="/p", network="backend"), 'services.web.build.network: "backend": a build runs in the host\'s '
                                              "network or none"),
-    (Build(context="/p", platforms=("linux/riscv64",)), 'service web: build.platforms: "linux/riscv64": pycompose '
+    (Build(context="/p", platforms=("linux/riscv64",)), 'services.web.build.platforms: "linux/riscv64": pycompose '
                                                         "builds for this host's platform only"),
-    (Build(context="/p", cache_to=("type=local,dest=/c",)), 'service web: build.cache_to: "type=local,dest=/c": '
+    (Build(context="/p", cache_to=("type=local,dest=/c",)), 'services.web.build.cache_to: "type=local,dest=/c": '
                                                             "only image references are accepted"),
     (Build(context="/p", additional_contexts={"x": "service:nope"}),
-     'service web: build.additional_contexts.x: "service:nope" does not name a service with a build section'),
+     'services.web.build.additional_contexts.x: "service:nope" does not name a service with a build section'),
     (Build(context="/p", additional_contexts={"x": "oci-layout:///tmp/l"}),
-     'service web: build.additional_contexts.x: "oci-layout:///tmp/l": only folders, service:NAME and '
+     'services.web.build.additional_contexts.x: "oci-layout:///tmp/l": only folders, service:NAME and '
      "docker-image://REF are supported"),
-    (Build(context="/p", secrets=(FileRef("missing"),)), 'service web: build.secrets: secret "missing" is not '
+    (Build(context="/p", secrets=(FileRef("missing"),)), 'services.web.build.secrets: secret "missing" is not '
                                                          "defined in the top-level secrets"),
 ])
 def test_refused_keys_name_the_service_and_the_key(build, message):
     p = project(build)
-    with pytest.raises(UpError) as info:
+    with pytest.raises(ConfigError) as info:
         build_spec(p, p.services["web"])
     assert str(info.value).startswith(message), str(info.value)
 
