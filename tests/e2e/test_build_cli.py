@@ -41,7 +41,8 @@ ARG GREETING
 COPY --from=shared motd.txt /etc/motd
 RUN --mount=type=secret,id=token --mount=type=secret,id=envtok,env=ENVTOK \\
     echo "$GREETING $(wc -c < /run/secrets/token) ${#ENVTOK}" > /facts \\
- && grep mirror.internal /etc/hosts | cut -f1 >> /facts && ulimit -n >> /facts
+ && grep mirror.internal /etc/hosts | cut -f1 >> /facts && ulimit -n >> /facts \\
+ && df -k /dev/shm | tail -1 | awk '{print $2}' >> /facts
 CMD ["sh", "-c", "cat /base.txt /etc/motd /facts; sleep 3600"]
 
 FROM runtime AS debug
@@ -93,7 +94,7 @@ def test_the_whole_build_section(cli):
     cli("up", "-d", "app", check=True)
     time.sleep(0.5)
     assert cli("logs", "--no-log-prefix", "app", check=True).stdout.split("\n")[:6] == \
-        ["base-layer", "from shared", "bonjour 12 7", "10.99.0.8", "1024", ""]
+        ["base-layer", "from shared", "bonjour 12 7", "10.99.0.8", "1024", "131072"]
     images = cli("image", "ls", check=True).stdout
     assert "extra/app" in images
     inspect = json.loads(cli("image", "inspect", "proj-app", check=True).stdout)
