@@ -6,7 +6,7 @@ here; the engine's store, registry client and builder do the work.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -299,5 +299,5 @@ def build_services(session: Session, req: BuildRequest) -> str | None:
         return print_json(specs)
     build_all(session.images, session.rt, session.progress, specs, quiet=req.quiet)
     if req.push:
-        push_images(session, [s.service for s in specs if project.services[s.service].image])
+        push_images(session, [s.service for s in specs if project.services[s.service].image], quiet=req.quiet)
     return None
