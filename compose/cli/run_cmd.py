@@ -38,7 +38,10 @@ def run(
     service_ports: Annotated[bool, typer.Option("--service-ports", help="Publish the service's ports")] = False,
     volume: Annotated[list[str] | None, typer.Option("-v", "--volume", help="Bind mount a volume")] = None,
     no_deps: Annotated[bool, typer.Option("--no-deps", help="Don't start linked services")] = False,
-    no_tty: Annotated[bool, typer.Option("-T", "--no-TTY", help="Don't allocate a terminal")] = False,
+    no_tty: Annotated[bool, typer.Option("-T", "--no-TTY", "--no-tty", help="Don't allocate a terminal")] = False,
+    interactive: Annotated[bool, typer.Option("-i", "--interactive/--no-interactive",
+                                              help="Keep stdin open (the default)")] = True,
+    tty_flag: Annotated[bool, typer.Option("-t", "--tty", help="Allocate a terminal (the default on one)")] = False,
     label: Annotated[list[str] | None, typer.Option("-l", "--label", help="Add a label")] = None,
 ) -> None:
     """Run a one-off command on a service."""
@@ -46,12 +49,12 @@ def run(
     from ..deploy.oneoff import run as run_one_off
 
     opts: GlobalOptions = ctx.obj
-    tty = not no_tty and not detach and sys.stdin.isatty() and sys.stdout.isatty()
+    tty = not no_tty and not detach and (tty_flag or sys.stdin.isatty()) and sys.stdout.isatty()
     cid, code = run_one_off(opts.session((service,)), RunRequest(
         service=service, command=tuple(command or ()), entrypoint=entrypoint, env=_env(env, opts.environ),
         user=user, workdir=workdir, publish=tuple(publish or ()), service_ports=service_ports,
         volumes=tuple(volume or ()), labels=dict(item.partition("=")[::2] for item in label or ()), name=name,
-        no_deps=no_deps, detach=detach, remove=rm, tty=tty))
+        no_deps=no_deps, detach=detach, remove=rm, tty=tty, interactive=interactive))
     if code is None:
         print(cid)
         return

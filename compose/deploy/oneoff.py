@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import sys
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -15,7 +15,6 @@ from ..errors import UpError, UsageError
 from . import support
 from .converge import UpOptions, up
 from .imaging import Imaging
-from .logs import LogFollower
 from .steps import create_container, ensure_networks, ensure_volumes, remove_container
 
 if TYPE_CHECKING:
@@ -40,6 +39,7 @@ class RunRequest:
     detach: bool = False
     remove: bool = False
     tty: bool = False  # the caller's terminal is handed to the container
+    interactive: bool = True  # the caller's stdin is the container's (``-i``, the default)
 
 
 def one_off_service(svc: Service, req: RunRequest) -> Service:
@@ -92,46 +92,60 @@ def run(session: Session, req: RunRequest) -> tuple[str, int | None]:
     probe = os.urandom(6).hex()
     name = req.name or f"{project.name}-{req.service}-run-{probe}"
     cid = create_container(session, one, 1, image, name, oneoff=True, tty=req.tty)
+    code: int | None = None
     try:
-        session.rt.start(cid)
+        if req.detach:
+            session.rt.start(cid)
+        elif req.tty:
+            code = _interact(session, cid)
+        else:
+            code = _attached(session, cid, req.interactive)
     except EngineError as exc:
-        if req.remove:
-            remove_container(session, session.rt.get(cid), 0, quiet=True, anonymous_volumes=True)
         raise UpError(f"service {req.service}: {exc}") from None
-    if req.detach:
-        return cid, None
-    code = _interact(session, cid) if req.tty else _follow(session, cid)
-    if req.remove:
-        remove_container(session, session.rt.get(cid), 0, quiet=True, anonymous_volumes=True)
+    finally:
+        if req.remove and not req.detach:  # on every path: done, failed or interrupted
+            with contextlib.suppress(EngineError):
+                remove_container(session, session.rt.get(cid), 0, quiet=True, anonymous_volumes=True)
     return cid, code
 
 
 def _interact(session: Session, cid: str) -> int:
-    """Relay our terminal to the container's until it exits; its exit code."""
+    """Take the container's terminal as it starts (nothing it writes is lost), relay ours to it until it
+    exits; its exit code."""
     from engine.runtime.exec import relay_terminal
 
-    master, hold = session.rt.attach(cid)
+    size = None
+    with contextlib.suppress(OSError):
+        terminal = os.get_terminal_size(sys.stdout.fileno())
+        size = (terminal.lines, terminal.columns)
+    master, hold = session.rt.start_terminal(cid, size)
     try:
         relay_terminal(master)
     finally:
         hold.close()
-    session.rt.wait(cid)
-    return int(session.rt.get(cid).exit_code or 0)
+    return _exit_code(session, cid)
 
 
-def _follow(session: Session, cid: str) -> int:
-    """Print the one-off container's output as it comes; its exit code."""
-    rt = session.rt
-    follower = LogFollower(rt, [rt.get(cid)], color=False, tail=None, timestamps=False, prefix=False)
+def _attached(session: Session, cid: str, interactive: bool) -> int:
+    """Start the container on our own stdin (unless not ``interactive``), stdout and stderr: its bytes reach
+    them exactly, straight from the process; its exit code. Ctrl-C stops it."""
+    stdin = sys.stdin.fileno() if interactive else os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
     try:
-        while rt.get(cid).running:
-            follower.poll()
-            time.sleep(0.05)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        session.rt.start_attached(cid, (stdin, sys.stdout.fileno(), sys.stderr.fileno()))
+    finally:
+        if not interactive:
+            os.close(stdin)
+    return _exit_code(session, cid)
+
+
+def _exit_code(session: Session, cid: str) -> int:
+    try:
+        session.rt.wait(cid)
     except KeyboardInterrupt:
-        rt.stop(cid, 0)
-    follower.poll()
-    sys.stdout.flush()
-    return int(rt.get(cid).exit_code or 0)
+        session.rt.stop(cid, 0)
+    return int(session.rt.get(cid).exit_code or 0)
 
 
 @dataclass(frozen=True)

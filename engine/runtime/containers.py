@@ -15,7 +15,7 @@ import shutil
 import signal as signals
 import socket
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from ..daemon import spawn
@@ -406,6 +406,56 @@ class Runtime:
             return None
         health = self.records.state(c.id).health
         return health.status if health is not None else "starting"
+
+    def start_attached(self, ref: str, stdio: tuple[int, int, int]) -> Container:
+        """Start a container without a terminal whose stdin, stdout and stderr are ``stdio`` (the caller's own,
+        for ``run``): its bytes go to them exactly, nothing is logged. Returns once it runs."""
+        c = self.get(ref)
+        if c.spec.tty:
+            raise Conflict(f"container {c.name} has a terminal: start it with start_terminal")
+        reply, _, s = self._exchange(c, {"op": "start", "id": c.id, "stdio": True}, stdio)
+        s.close()
+        if reply.get("ok") is not True:
+            raise RuntimeFailure(f"container {c.name}: {reply.get('error')}")
+        return self._load(c.id)
+
+    def start_terminal(self, ref: str, size: tuple[int, int] | None = None) -> tuple[int, socket.socket]:
+        """Start a tty container and take its terminal (the pty master) before anything it writes is lost;
+        logging the terminal waits until the returned connection is closed. ``size``: (rows, columns) the
+        terminal has from the start."""
+        c = self.get(ref)
+        message: Message = {"op": "start", "id": c.id, "terminal": True}
+        if size is not None:
+            message["size"] = [size[0], size[1]]
+        reply, fds, s = self._exchange(c, message, [])
+        if reply.get("ok") is not True or not fds:
+            s.close()
+            for fd in fds:
+                os.close(fd)
+            raise RuntimeFailure(f"container {c.name}: {reply.get('error', 'no terminal')}")
+        return fds[0], s
+
+    def _exchange(self, c: Container, message: Message,
+                  fds: Sequence[int]) -> tuple[Message, Sequence[int], socket.socket]:
+        """One request carrying ``fds``, its reply and any descriptor in it; the connection stays open."""
+        self._request(c.spec.group, {"op": "ping"})  # a supervisor runs (spawned if need be)
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        try:
+            connect(s, self.root, c.spec.group)
+            socket.send_fds(s, [encode(message)], fds)
+            data, got, _, _ = socket.recv_fds(s, 65536, 1)
+            while data and not data.endswith(b"\n"):
+                more = s.recv(65536)
+                if not more:
+                    break
+                data += more
+        except BaseException:
+            s.close()
+            raise
+        if not data:
+            s.close()
+            raise RuntimeFailure("the supervisor closed the connection without answering")
+        return decode(data.split(b"\n")[0]), tuple(got), s
 
     def attach(self, ref: str) -> tuple[int, socket.socket]:
         """The terminal of a running tty container (its pty master) and the connection that holds it.

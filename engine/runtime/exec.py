@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import select
+import signal
 import sys
 import termios
 import tty as ttymod
@@ -80,21 +81,34 @@ def _copy_winsize(fd: int) -> None:
 
 
 def relay_terminal(master: int) -> None:
-    """Our terminal (raw) <-> ``master`` until the other side closes it."""
+    """Our terminal (raw) <-> ``master`` until the other side closes it; its size follows ours."""
+    _copy_winsize(master)
     _relay(master, True)
 
 
 def _relay(master: int, interactive: bool) -> None:
-    """Copy the terminal both ways until the process closes it."""
+    """Copy the terminal both ways until the process closes it. A resize of ours (SIGWINCH, seen through a
+    wake-up pipe: the handler does nothing else) is passed on; our terminal's mode is restored on every path."""
     stdin = sys.stdin.fileno() if interactive else -1
     restore = None
+    wake_r, wake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+    previous_wakeup = previous_handler = None
+    try:
+        previous_handler = signal.signal(signal.SIGWINCH, lambda signum, frame: None)
+        previous_wakeup = signal.set_wakeup_fd(wake_w)
+    except ValueError:  # not the main thread: no resizes then
+        pass
     if interactive and os.isatty(stdin):
         restore = termios.tcgetattr(stdin)
         ttymod.setraw(stdin)
     try:
-        watch = [master] + ([stdin] if interactive else [])
+        watch = [master, wake_r] + ([stdin] if interactive else [])
         while True:
             ready, _, _ = select.select(watch, [], [])
+            if wake_r in ready:
+                with contextlib.suppress(BlockingIOError):
+                    os.read(wake_r, 512)
+                _copy_winsize(master)
             if master in ready:
                 try:
                     data = os.read(master, 65536)
@@ -112,4 +126,10 @@ def _relay(master: int, interactive: bool) -> None:
     finally:
         if restore is not None:
             termios.tcsetattr(stdin, termios.TCSADRAIN, restore)
+        if previous_wakeup is not None:
+            signal.set_wakeup_fd(previous_wakeup)
+        if previous_handler is not None:
+            signal.signal(signal.SIGWINCH, previous_handler)
+        os.close(wake_r)
+        os.close(wake_w)
         os.close(master)

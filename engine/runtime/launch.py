@@ -172,10 +172,14 @@ def _ns_fd(mode: str, kind: str, peer_pid: int | None) -> int | None:
 
 
 def begin(spec: ContainerSpec, bundle: rootfs.Bundle, cgroup: Cgroup, empty_dir: str,
-          peers: dict[str, int]) -> Starting:
+          peers: dict[str, int], stdio: tuple[int, int, int] | None = None,
+          winsize: bytes | None = None) -> Starting:
     """Fork ``spec``'s first process and put it in ``cgroup``; the handshake goes on in the caller's loop.
 
-    ``peers`` maps container ids to PIDs for ``container:<id>`` modes. On
+    ``peers`` maps container ids to PIDs for ``container:<id>`` modes. ``stdio``
+    (a client's own stdin, stdout, stderr, for ``run``) replaces the output
+    FIFOs of a container without a terminal: its bytes go straight to the
+    client, nothing is logged. The caller keeps and closes those fds. On
     failure nothing is left: every fd is closed and a forked child reaped.
     """
 
@@ -201,6 +205,8 @@ def begin(spec: ContainerSpec, bundle: rootfs.Bundle, cgroup: Cgroup, empty_dir:
             sockets += [tty_parent, tty_child]
             null = _opened(theirs, os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC))
             stdio = (null, null, null)
+        elif stdio is not None:  # run, attached: the client's own descriptors, byte for byte
+            stdio = (stdio[0], stdio[1], stdio[2])
         else:
             out_r, out_w = _fifo(bundle, "stdout", ours, theirs)
             err2_r, err2_w = _fifo(bundle, "stderr", ours, theirs)
@@ -211,7 +217,7 @@ def begin(spec: ContainerSpec, bundle: rootfs.Bundle, cgroup: Cgroup, empty_dir:
             stdio = (in_r, out_w, err2_w)
             outputs = {out_r: "stdout", err2_r: "stderr"}
         pid = _fork(spec, lambda: _child(spec, bundle, empty_dir, sync_r, ready_w, err_w, stdio, net_fd, ipc_fd,
-                                         tty_child, seccomp_filter), pid_fd)
+                                         tty_child, seccomp_filter, winsize), pid_fd)
     except BaseException:
         for fd in ours + theirs:
             os.close(fd)
@@ -290,7 +296,8 @@ def host_ifname(container_id: str, index: int) -> str:
 
 def _child(spec: ContainerSpec, bundle: rootfs.Bundle, empty_dir: str, sync_r: int, ready_w: int, err_w: int,
            stdio: tuple[int, int, int], net_fd: int | None, ipc_fd: int | None,
-           tty: socket.socket | None, seccomp_filter: seccomp.Filter | None) -> NoReturn:
+           tty: socket.socket | None, seccomp_filter: seccomp.Filter | None,
+           winsize: bytes | None = None) -> NoReturn:
     """The container's PID 1 until it execs. Reports any failure on ``err_w`` and exits."""
     code = 127
     try:
@@ -331,6 +338,8 @@ def _child(spec: ContainerSpec, bundle: rootfs.Bundle, empty_dir: str, sync_r: i
         rootfs.setup(spec, bundle, empty_dir, own_netns=own_net or net_fd is not None, own_ipcns=own_ipc)
         if tty is not None:
             console.take_terminal(tty)
+            if winsize is not None:  # the size of the client's terminal, before the process runs
+                lx.set_window_size(0, winsize)
         if spec.uts != "host":
             lx.sethostname(spec.hostname or spec.id[:12])
             if spec.domainname:

@@ -55,13 +55,25 @@ class Lifecycle:
         self.empty_dir = os.path.join(root.run, "empty")
         os.makedirs(self.empty_dir, exist_ok=True)
         self.ceiling = policy.backoff_ceiling()
+        # set by the supervisor, which keeps the clients that hold a terminal
+        self.hand_terminal: Callable[[str, socket.socket], None] = self._no_terminal
+
+    def _no_terminal(self, cid: str, conn: socket.socket) -> None:
+        self.outbox.reply(conn, {"ok": False, "error": "no terminal to hand over"})
 
     # -- requests -------------------------------------------------------------
 
-    def start(self, cid: str, conn: socket.socket | None) -> bool:
-        """Start ``cid``; True when the reply on ``conn`` comes later (when the launch completes)."""
+    def start(self, cid: str, conn: socket.socket | None, *, stdio: tuple[int, int, int] | None = None,
+              terminal: bool = False, winsize: bytes | None = None) -> bool:
+        """Start ``cid``; True when the reply on ``conn`` comes later (when the launch completes).
+
+        ``stdio``: a client's descriptors to give the process (the caller closes its copies).
+        ``terminal``: the reply carries the container's terminal, handed over before anything is lost.
+        """
         sv = self.containers.get(cid)
         if sv is not None and (sv.proc is not None or sv.ending):
+            if stdio is not None or terminal:
+                raise EngineError("the container is already running: it cannot be started attached")
             return False  # already running
         if sv is not None and sv.starting is not None:
             if conn is not None:
@@ -74,11 +86,13 @@ class Lifecycle:
             sv.restart_at.cancel()
             sv.restart_at = None
         if conn is not None:
-            sv.starters.append(conn)
+            (sv.terminal_starters if terminal else sv.starters).append(conn)
+        sv.stdio, sv.winsize = stdio, winsize
         try:
             self._launch(cid, sv)
         except BaseException:
             sv.starters = [c for c in sv.starters if c is not conn]
+            sv.terminal_starters = [c for c in sv.terminal_starters if c is not conn]
             if not sv.active:
                 self.forget(cid)
             raise
@@ -213,8 +227,11 @@ class Lifecycle:
                 st = self.records.state(mode[10:])
                 if st.status == "running" and proc_starttime(st.pid) == st.pid_starttime:
                     peers[mode[10:]] = st.pid
+        stdio, sv.stdio = sv.stdio, None  # a client's descriptors serve this one launch only
+        winsize, sv.winsize = sv.winsize, None
         try:
-            starting = launch.begin(spec, rootfs.Bundle(self.records.dir(cid)), cgroup, self.empty_dir, peers)
+            starting = launch.begin(spec, rootfs.Bundle(self.records.dir(cid)), cgroup, self.empty_dir, peers,
+                                    stdio, winsize)
         except (EngineError, OSError) as exc:
             self.recorder.update(cid, status="exited", exit_code=127, error=str(exc), finished_at=timestamp(), pid=0)
             raise
@@ -267,7 +284,8 @@ class Lifecycle:
         sv.starting, sv.proc, sv.started, sv.adopted = None, proc, self.loop.clock(), False
         sv.oom_kills = self._oom_kills(cid)
         for fd, stream in proc.outputs.items():
-            self.loop.watch(fd, self.reader(cid, fd, stream))
+            if not (sv.terminal_starters and sv.spec.tty):  # a terminal about to be handed over is not logged
+                self.loop.watch(fd, self.reader(cid, fd, stream))
         health = self.health.watch(cid, sv.spec, proc.pid, sv.started)
         self.recorder.update(cid, status="running", pid=proc.pid, pid_starttime=proc_starttime(proc.pid),
                             started_at=timestamp(), exit_code=None, error=None, oom_killed=False,
@@ -275,10 +293,13 @@ class Lifecycle:
                             supervisor_pid=os.getpid(), supervisor_starttime=proc_starttime(os.getpid()),
                             health=health)
         starters, sv.starters = sv.starters, []
+        terminals, sv.terminal_starters = sv.terminal_starters, []
 
         def reply() -> None:
             for conn in starters:
                 self.outbox.reply(conn, {"ok": True})
+            for conn in terminals:
+                self.hand_terminal(cid, conn)
 
         if sv.spec.ports:
             self.ports.change(cid, publication(sv.spec), reply)  # start returns once its ports forward
@@ -289,15 +310,16 @@ class Lifecycle:
         """The failed start's process is reaped: record it, answer, then restart later or forget."""
         message, code = starting.failure or "the container failed to start", starting.failure_code
         sv.starting = None
-        manual = bool(sv.starters)
+        manual = bool(sv.starters or sv.terminal_starters)
         restart = not manual and policy.should_restart(sv.spec.restart, code, sv.restart_count, sv.stopping)
         if starting.aborted and not manual:  # a restart stopped before it ran: the last run's record stands
             self.recorder.update(cid, status="exited", pid=0, restart_count=sv.restart_count, stopping=False)
         else:
             self.recorder.update(cid, status="restarting" if restart else "exited", exit_code=code, error=message,
                                 finished_at=timestamp(), pid=0, restart_count=sv.restart_count, stopping=False)
-        for conn in sv.starters:
+        for conn in sv.starters + sv.terminal_starters:
             self.outbox.reply(conn, {"ok": False, "error": message})
+        sv.terminal_starters = []
         sv.starters = []
         if restart:
             self._schedule_restart(cid, sv, ran_for=0.0)

@@ -75,7 +75,9 @@ class Supervisor:
         self.health = Healthchecks(self.loop, self.recorder, self.cgroups)
         self.life = Lifecycle(root, self.loop, self.records, self.recorder, self.cgroups, self.outbox, self.ports,
                               self.health)
+        self.life.hand_terminal = self._hand_terminal
         self.requests: dict[socket.socket, bytes] = {}  # connections whose request is still arriving
+        self.request_fds: dict[socket.socket, list[int]] = {}  # descriptors that came with a request
         self.attached: dict[socket.socket, str] = {}  # clients holding a container's terminal
         self.idle_since = self.loop.clock()
         self.ready = False  # it told whoever spawned it that it serves
@@ -156,12 +158,15 @@ class Supervisor:
 
     def _read_request(self, conn: socket.socket) -> None:
         try:
-            data = conn.recv(65536)
+            data, fds, _, _ = socket.recv_fds(conn, 65536, 3)
         except BlockingIOError:
             return
         except OSError:
-            data = b""
+            data, fds = b"", []
+        if fds:  # a client's stdin, stdout and stderr, sent with a start request (run)
+            self.request_fds.setdefault(conn, []).extend(fds)
         if not data:
+            self._close_fds(conn)
             self._drop(conn)
             return
         buffered = self.requests[conn] + data
@@ -174,26 +179,40 @@ class Supervisor:
         del self.requests[conn]
         self.loop.unwatch(conn)
         try:
-            deferred = self._handle(decode(buffered.split(b"\n", 1)[0]), conn)
+            deferred = self._handle(decode(buffered.split(b"\n", 1)[0]), conn, self.request_fds.get(conn, []))
             if not deferred:
                 self.outbox.reply(conn, {"ok": True})
         except EngineError as exc:
             self.outbox.reply(conn, {"ok": False, "error": str(exc)})
         except Exception as exc:  # noqa: BLE001 - a bad request must not stop the supervisor
             self.outbox.reply(conn, {"ok": False, "error": f"{type(exc).__name__}: {exc}"})
+        finally:
+            self._close_fds(conn)  # a launch forked with them already: these are our copies
+
+    def _close_fds(self, conn: socket.socket) -> None:
+        for fd in self.request_fds.pop(conn, []):
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
     def _drop(self, conn: socket.socket) -> None:
         self.requests.pop(conn, None)
         self.loop.unwatch(conn)
         conn.close()
 
-    def _handle(self, req: Message, conn: socket.socket) -> bool:
+    def _handle(self, req: Message, conn: socket.socket, fds: list[int]) -> bool:
         """Serve one request; True when the reply comes later (the start completes, the container exits)."""
         op, cid = text(req, "op"), text(req, "id")
         if op == "ping":
             return False
         if op == "start":
-            return self.life.start(cid, conn)
+            stdio = (fds[0], fds[1], fds[2]) if req.get("stdio") is True and len(fds) == 3 else None
+            if req.get("stdio") is True and stdio is None:
+                raise EngineError("a start with stdio needs three descriptors")
+            size = req.get("size")
+            winsize = struct.pack("HHHH", size[0], size[1], 0, 0) if (
+                isinstance(size, list) and len(size) == 2 and all(isinstance(n, int) and 0 <= n < 65536
+                                                                  for n in size)) else None
+            return self.life.start(cid, conn, stdio=stdio, terminal=req.get("terminal") is True, winsize=winsize)
         if op == "stop":
             return self.life.stop(cid, seconds(req, "timeout"), conn)
         if op == "kill":
@@ -207,6 +226,13 @@ class Supervisor:
         raise EngineError(f"unknown request {req.get('op')!r}")
 
     # -- attach ------------------------------------------------------------------
+
+    def _hand_terminal(self, cid: str, conn: socket.socket) -> None:
+        """A start that asked for the terminal: hand it over now that the process runs."""
+        try:
+            self._attach(cid, conn)
+        except EngineError as exc:
+            self.outbox.reply(conn, {"ok": False, "error": str(exc)})
 
     def _attach(self, cid: str, conn: socket.socket) -> bool:
         """Hand the container's terminal to a client; stop logging it until the client goes."""

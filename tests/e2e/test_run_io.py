@@ -1,0 +1,69 @@
+"""run passes bytes as Docker does: straight from the process (stdin by default, stdout and stderr apart,
+whatever their size), and on a terminal the container's terminal is taken before the process starts."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import pty
+import struct
+import subprocess
+import sys
+import termios
+import time
+
+import pytest
+
+from tests.e2e.test_commands import Cli, cli  # noqa: F401 - the fixture
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="containers need root")
+
+SERVICE = """\
+    services:
+      box:
+        image: busybox:latest
+        command: ["sleep", "3600"]
+    """
+
+
+def containers(c: Cli) -> list[str]:
+    return sorted(os.listdir(os.path.join(c.root, "containers")))
+
+
+def test_run_passes_stdin_and_keeps_streams_apart_byte_exact(cli: Cli) -> None:  # noqa: F811
+    cli.write(SERVICE)
+    data = os.urandom(50 << 20)  # beyond the 10 MB log file: nothing of it goes through the log
+    r = subprocess.run([sys.executable, "-m", "compose.cli.main", "run", "--rm", "-T", "box", "sh", "-c",
+                        "cat; echo to-stderr >&2; exit 7"], cwd=cli.dir, env=cli.env, input=data,
+                       capture_output=True, timeout=180)
+    assert r.returncode == 7
+    assert len(r.stdout) == len(data) and r.stdout == data
+    assert r.stderr.endswith(b"\nto-stderr\n") and r.stderr.count(b"to-stderr") == 1  # after run's progress
+    assert [n for n in containers(cli) if not n.startswith(".")] == []  # --rm, and nothing else was made
+    r = cli("run", "--rm", "-T", "--no-interactive", "box", "sh", "-c", "cat; echo done", input="ignored\n")
+    assert r.returncode == 0 and r.stdout == "done\n"
+
+
+def test_run_on_a_terminal_loses_nothing_and_has_our_size(cli: Cli) -> None:  # noqa: F811
+    cli.write(SERVICE)
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 111, 0, 0))
+    proc = subprocess.Popen([sys.executable, "-m", "compose.cli.main", "run", "--rm", "box", "sh", "-c",
+                             "echo first-line; stty size; exit 3"], cwd=cli.dir, env=cli.env,
+                            stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
+    os.close(slave)
+    out = b""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(master)
+    assert proc.wait(30) == 3
+    lines = [line.strip() for line in out.decode(errors="replace").splitlines()]
+    assert "first-line" in lines and "33 111" in lines  # the first output, and the terminal's size
+    assert [n for n in containers(cli) if not n.startswith(".")] == []
