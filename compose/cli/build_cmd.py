@@ -47,7 +47,14 @@ def compose_build(
     request = BuildRequest(services=chosen, no_cache=no_cache, pull=pull, quiet=quiet,
                            extra_args=_pairs(build_arg, "--build-arg", from_env=True),
                            with_dependencies=with_dependencies, memory=limit, push=push, print_only=print_)
-    printed = build_services(ctx.obj.session(chosen, quiet=quiet), request)
+    session = ctx.obj.session(chosen, quiet=quiet, title="Building")
+    if ctx.obj.dry_run and not print_:  # nothing is built: what would be is reported
+        from ..deploy.dryrun import images
+
+        images(session, tuple(sorted(session.project.select(chosen or None, with_deps=True))) if with_dependencies
+               else chosen, "build")
+        return
+    printed = build_services(session, request)
     if printed is not None:
         print(printed)
 
