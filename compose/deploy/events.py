@@ -1,0 +1,149 @@
+"""``events``: the project's container events (create, start, die, pause, unpause, health_status, rename,
+destroy), as Compose relays Docker's.
+
+The supervisors do not publish events yet, so they are read from the
+containers' records: each ``poll`` compares what the records say now with
+what they said before (a new container was created, its start or finish
+time moved, its health or name changed, it is gone). With ``since`` the
+recorded times of each container's creation, last start and last exit
+come first. The fields are Compose's (pkg/compose/events.go and
+cmd/compose/events.go at v2.40.3, 49b1c1e9): the service, the container's
+id, the action, and its attributes without Compose's own labels, with
+``image`` and ``name`` (and ``exitCode`` for ``die``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from . import labels
+from .session import service_of
+
+if TYPE_CHECKING:
+    from engine.runtime.containers import Container
+
+    from .session import Session
+
+
+@dataclass(frozen=True)
+class Event:
+    time_ns: int
+    service: str
+    container: str
+    action: str
+    attributes: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Snap:
+    name: str
+    status: str
+    started_at: str | None
+    finished_at: str | None
+    exit_code: int | None
+    health: str | None
+    attributes: dict[str, str]
+
+
+def _ns(stamp: str | None) -> int:
+    """An RFC 3339 time (``2026-11-29T15:53:21.123456789Z``, or with an offset) in nanoseconds."""
+    import re
+    from datetime import datetime
+
+    if not stamp:
+        return time.time_ns()
+    m = re.fullmatch(r"([^.]+?)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)?", stamp)
+    if m is None:
+        return time.time_ns()
+    zone = m.group(3) or "Z"
+    seconds = datetime.fromisoformat(m.group(1) + ("+00:00" if zone == "Z" else zone)).timestamp()
+    return int(seconds) * 1_000_000_000 + int((m.group(2) or "0")[:9].ljust(9, "0"))
+
+
+class EventSource:
+    """The events of ``session``'s project (of ``services`` when given), read from the records."""
+
+    def __init__(self, session: Session, services: Sequence[str] = ()) -> None:
+        self.s = session
+        self.services = set(services)
+        self.snaps: dict[str, _Snap] = {}
+
+    def _mine(self) -> list[Container]:
+        self.s.changed()
+        return [c for c in self.s.containers(None) if not self.services or service_of(c) in self.services]
+
+    def _snap(self, c: Container) -> _Snap:
+        attrs = {k: v for k, v in c.spec.labels.items() if not k.startswith("com.docker.compose.")}
+        attrs["image"] = c.spec.labels.get(labels.IMAGE) or c.spec.image_id
+        attrs["name"] = c.name
+        health = self.s.rt.health(c.id) if c.status in ("running", "paused") else None
+        return _Snap(c.name, c.status, c.started_at, c.finished_at, c.exit_code, health, attrs)
+
+    def history(self, since_ns: int) -> list[Event]:
+        """What the records say happened from ``since_ns`` on (creation, last start, last exit); remembers
+        the state, so ``poll`` reports only what follows."""
+        out: list[Event] = []
+        for c in self._mine():
+            snap = self.snaps[c.id] = self._snap(c)
+            service = service_of(c)
+            out.append(Event(_ns(c.created), service, c.id, "create", snap.attributes))
+            if c.started_at:
+                out.append(Event(_ns(c.started_at), service, c.id, "start", snap.attributes))
+            if c.finished_at and c.status in ("exited", "restarting"):
+                out.append(Event(_ns(c.finished_at), service, c.id, "die",
+                                 {**snap.attributes, "exitCode": str(c.exit_code or 0)}))
+        return sorted((e for e in out if e.time_ns >= since_ns), key=lambda e: e.time_ns)
+
+    def poll(self) -> list[Event]:
+        """What changed since the last look."""
+        out: list[Event] = []
+        seen = set()
+        for c in self._mine():
+            seen.add(c.id)
+            now = self._snap(c)
+            out += self._diff(c.id, service_of(c), self.snaps.get(c.id), now, c.created)
+            self.snaps[c.id] = now
+        for cid in [cid for cid in self.snaps if cid not in seen]:
+            old = self.snaps.pop(cid)
+            service = old.attributes.get(labels.SERVICE, "")
+            out.append(Event(time.time_ns(), service, cid, "destroy", old.attributes))
+        return sorted(out, key=lambda e: e.time_ns)
+
+    def _diff(self, cid: str, service: str, old: _Snap | None, now: _Snap, created: str) -> Iterable[Event]:
+        attrs = now.attributes
+        if old is None:
+            yield Event(_ns(created), service, cid, "create", attrs)
+            old = _Snap(now.name, "created", None, None, None, None, attrs)
+        if old.name != now.name:
+            yield Event(time.time_ns(), service, cid, "rename", {**attrs, "oldName": old.name})
+        if now.finished_at and now.finished_at != old.finished_at and now.status != "created":
+            yield Event(_ns(now.finished_at), service, cid, "die", {**attrs, "exitCode": str(now.exit_code or 0)})
+        if now.started_at and now.started_at != old.started_at and now.status in ("running", "paused"):
+            yield Event(_ns(now.started_at), service, cid, "start", attrs)
+        if old.status != "paused" and now.status == "paused":
+            yield Event(time.time_ns(), service, cid, "pause", attrs)
+        if old.status == "paused" and now.status == "running":
+            yield Event(time.time_ns(), service, cid, "unpause", attrs)
+        if now.health in ("healthy", "unhealthy") and now.health != old.health:
+            yield Event(time.time_ns(), service, cid, f"health_status: {now.health}", attrs)
+
+
+def follow(session: Session, services: Sequence[str], since: float | None, until: float | None,
+           poll: float = 0.2) -> Iterable[Event]:
+    """The events, as they come: first those since ``since``, then new ones until ``until`` (or forever)."""
+    source = EventSource(session, services)
+    until_ns = int(until * 1e9) if until is not None else None
+    history = source.history(int(since * 1e9) if since is not None else time.time_ns() + 10**18)
+    for e in history:
+        if until_ns is not None and e.time_ns > until_ns:
+            return
+        yield e
+    while until_ns is None or time.time_ns() <= until_ns:
+        time.sleep(poll)
+        for e in source.poll():
+            if until_ns is not None and e.time_ns > until_ns:
+                return
+            yield e
