@@ -131,32 +131,36 @@ def _variables(opts: GlobalOptions, services: tuple[str, ...], fmt: str) -> None
     """The variables of the compose files, from their text (before interpolation)."""
     import json
 
-    import yaml
-
-    from ..config.variables import extract
+    from ..config.api import variables
     from .tables import simple_table
 
-    project = _load(opts, services, interpolate=False, consistency=False, env_resolution=False)
-    found = {}
-    for path in project.config_files:
-        try:
-            with open(path, encoding="utf-8") as fh:
-                found.update(extract(yaml.safe_load(fh)))
-        except (OSError, yaml.YAMLError):
-            continue
+    stdin = sys.stdin.read() if "-" in opts.files else None
+    found = variables(opts.load_options(services=services, interpolate=False), opts.environ, stdin)
     found = dict(sorted(found.items()))
     if fmt == "json":
         data = {k: {"Name": v.name, "DefaultValue": v.default_value, "PresenceValue": v.presence_value,
                     "Required": v.required} for k, v in found.items()}
         sys.stdout.write(json.dumps(data, indent=4, ensure_ascii=False) + "\n\n")
-    elif fmt == "yaml":
-        data = {k: {"name": v.name, "defaultvalue": v.default_value, "presencevalue": v.presence_value,
-                    "required": v.required} for k, v in found.items()}
-        sys.stdout.write(yaml.safe_dump(data, sort_keys=False, default_flow_style=False) if data else "{}\n")
+    elif fmt == "yaml":  # as Go's yaml.v3 writes a map of structs: 4 spaces, lower-cased field names
+        sys.stdout.write("".join(
+            f"{k}:\n    name: {_yaml_str(v.name)}\n    defaultvalue: {_yaml_str(v.default_value)}\n"
+            f"    presencevalue: {_yaml_str(v.presence_value)}\n    required: {'true' if v.required else 'false'}\n"
+            for k, v in found.items()) or "{}\n")
     else:
         rows = [(v.name, "true" if v.required else "false", v.default_value, v.presence_value)
                 for v in found.values()]
         sys.stdout.write(simple_table(("NAME", "REQUIRED", "DEFAULT VALUE", "ALTERNATE VALUE"), rows))
+
+
+def _yaml_str(text: str) -> str:
+    """A string as yaml.v3 writes it: plain unless it would read back as something else."""
+    import json
+    import re
+
+    if text == "" or re.fullmatch(r"[-+]?(\.?\d[\d_.eE+-]*|\.inf|\.nan)|true|false|yes|no|on|off|null|~", text, re.I) \
+            or text[0] in "!&*-?[]{}|>'\"%@`#,: " or ": " in text or " #" in text or text != text.strip():
+        return json.dumps(text, ensure_ascii=False)
+    return text
 
 
 def _render(project: Project, fmt: str, services: bool, volumes: bool, networks: bool, models: bool, profiles: bool,
