@@ -1,12 +1,14 @@
-"""``events``: the project's container events (create, start, die, pause, unpause, health_status, rename,
-destroy), as Compose relays Docker's.
+"""``events``: the project's container events (create, start, kill, die, stop, restart, pause, unpause,
+health_status, rename, destroy), as Compose relays Docker's.
 
-The supervisors do not publish events yet, so they are read from the
+The supervisors do not publish events yet, so most are read from the
 containers' records: each ``poll`` compares what the records say now with
 what they said before (a new container was created, its start or finish
-time moved, its health or name changed, it is gone). With ``since`` the
-recorded times of each container's creation, last start and last exit
-come first. The fields are Compose's (pkg/compose/events.go and
+time moved, its health or name changed, it is gone). What only the
+orchestrator knows (it sent a signal, asked for a stop or a restart) it
+writes to the project's event journal (``journal``), which ``poll`` reads
+too. With ``since`` the recorded times of each container's creation, last
+start and last exit come first. The fields are Compose's (pkg/compose/events.go and
 cmd/compose/events.go at v2.40.3, 49b1c1e9): the service, the container's
 id, the action, and its attributes without Compose's own labels, with
 ``image`` and ``name`` (and ``exitCode`` for ``die``).
@@ -46,6 +48,7 @@ class _Snap:
     exit_code: int | None
     health: str | None
     attributes: dict[str, str]
+    service: str = ""
 
 
 def _ns(stamp: str | None) -> int:
@@ -63,13 +66,79 @@ def _ns(stamp: str | None) -> int:
     return int(seconds) * 1_000_000_000 + int((m.group(2) or "0")[:9].ljust(9, "0"))
 
 
+_JOURNAL_MAX = 1 << 20  # a journal is started afresh past this size
+
+
+def _journal_path(session: Session) -> str:
+    import os
+
+    return os.path.join(session.root.path, "events", f"{session.project.name}.jsonl")
+
+
+def journal(session: Session, c: Container, action: str, **attributes: str) -> None:
+    """Note that the orchestrator did ``action`` to ``c`` (kill, stop, restart), for ``events``."""
+    import json
+    import os
+
+    if session.dry_run:
+        return
+    path = _journal_path(session)
+    try:
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        if os.path.exists(path) and os.path.getsize(path) > _JOURNAL_MAX:
+            os.replace(path, path + ".1")
+        record = {"time": time.time_ns(), "id": c.id, "service": service_of(c), "action": action,
+                  "attributes": attributes}
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(record, separators=(",", ":")) + "\n")
+    except OSError:
+        pass  # events are a view; a journal that cannot be written never fails a command
+
+
 class EventSource:
     """The events of ``session``'s project (of ``services`` when given), read from the records."""
 
     def __init__(self, session: Session, services: Sequence[str] = ()) -> None:
+        import os
+
         self.s = session
         self.services = set(services)
         self.snaps: dict[str, _Snap] = {}
+        self.journal = _journal_path(session)
+        try:
+            self.offset = os.path.getsize(self.journal)
+        except OSError:
+            self.offset = 0
+
+    def _journaled(self) -> list[Event]:
+        """New lines of the project's journal, with the attributes the container has now."""
+        import json
+        import os
+
+        try:
+            if os.path.getsize(self.journal) < self.offset:
+                self.offset = 0  # started afresh
+            with open(self.journal, encoding="utf-8") as fh:
+                fh.seek(self.offset)
+                data = fh.read()
+        except OSError:
+            return []
+        complete = data[: data.rfind("\n") + 1]
+        self.offset += len(complete.encode())
+        out = []
+        for line in complete.splitlines():
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue
+            if self.services and rec.get("service") not in self.services:
+                continue
+            snap = self.snaps.get(str(rec.get("id")))
+            attrs = dict(snap.attributes) if snap is not None else {}
+            attrs.update({str(k): str(v) for k, v in dict(rec.get("attributes") or {}).items()})
+            out.append(Event(int(rec.get("time") or 0), str(rec.get("service", "")), str(rec.get("id", "")),
+                             str(rec.get("action", "")), attrs))
+        return out
 
     def _mine(self) -> list[Container]:
         self.s.changed()
@@ -80,7 +149,7 @@ class EventSource:
         attrs["image"] = c.spec.labels.get(labels.IMAGE) or c.spec.image_id
         attrs["name"] = c.name
         health = self.s.rt.health(c.id) if c.status in ("running", "paused") else None
-        return _Snap(c.name, c.status, c.started_at, c.finished_at, c.exit_code, health, attrs)
+        return _Snap(c.name, c.status, c.started_at, c.finished_at, c.exit_code, health, attrs, service_of(c))
 
     def history(self, since_ns: int) -> list[Event]:
         """What the records say happened from ``since_ns`` on (creation, last start, last exit); remembers
@@ -106,10 +175,10 @@ class EventSource:
             now = self._snap(c)
             out += self._diff(c.id, service_of(c), self.snaps.get(c.id), now, c.created)
             self.snaps[c.id] = now
+        out += self._journaled()
         for cid in [cid for cid in self.snaps if cid not in seen]:
             old = self.snaps.pop(cid)
-            service = old.attributes.get(labels.SERVICE, "")
-            out.append(Event(time.time_ns(), service, cid, "destroy", old.attributes))
+            out.append(Event(time.time_ns(), old.service, cid, "destroy", old.attributes))
         return sorted(out, key=lambda e: e.time_ns)
 
     def _diff(self, cid: str, service: str, old: _Snap | None, now: _Snap, created: str) -> Iterable[Event]:

@@ -112,9 +112,12 @@ def restart(session: Session, services: Sequence[str] = (), timeout: float | Non
                     await_dependencies(session, session.project.services[svc])
 
             def one(c: Container) -> None:
+                from .events import journal
+
                 session.progress.event("Container", c.name, "Restarting")
                 stop_container(session, c, timeout)
                 start_container(session, service_of(c), c)
+                journal(session, c, "restart")
                 session.progress.event("Container", c.name, "Started")
             _each(session, group, one)
         session.changed()
@@ -126,7 +129,11 @@ def kill(session: Session, services: Sequence[str] = (), signal: str = "SIGKILL"
     with session.lock():
         def one(c: Container) -> None:
             if c.running:
+                from .events import journal
+                from .steps import signal_number
+
                 session.progress.event("Container", c.name, "Killing")
+                journal(session, c, "kill", signal=str(signal_number(signal)))
                 session.rt.kill(c.id, signal)
                 session.progress.event("Container", c.name, "Killed")
         _each(session, session.in_order(session.containers(services or None), reverse=True), one)

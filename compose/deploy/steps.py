@@ -92,8 +92,23 @@ def stop_container(session: Session, c: Container, timeout: float | None) -> Non
             hooks.run(session, svc, c, "pre_stop")
         except ComposeError as exc:
             session.progress.message(f"WARN[0000] {exc}")
+    from .events import journal
+
+    if c.running:
+        journal(session, c, "kill", signal=str(signal_number(c.spec.stop_signal)))
     session.rt.stop(c.id, timeout)
+    if c.running:
+        journal(session, c, "stop")
     session.changed()
+
+
+def signal_number(name: str) -> int:
+    import signal
+
+    try:
+        return int(name) if name.isdigit() else int(signal.Signals[name if name.startswith("SIG") else "SIG" + name])
+    except (ValueError, KeyError):
+        return 15
 
 
 def ensure_networks(session: Session, services: Iterable[Service], *, every: bool = False) -> None:
