@@ -32,7 +32,7 @@ STACK = """\
     """
 
 
-def test_attached_up_then_ctrl_c_stops_gracefully_in_reverse_order(cli):
+def test_attached_up_then_ctrl_c_stops_gracefully_in_reverse_order(cli):  # noqa: F811
     cli.write(STACK)
     cli("up", "-d", "db", check=True)  # already running: its earlier output must not be replayed
     time.sleep(1)
@@ -57,7 +57,7 @@ def test_attached_up_then_ctrl_c_stops_gracefully_in_reverse_order(cli):
     assert names(cli("ps", check=True).stdout) == []
 
 
-def test_second_ctrl_c_kills(cli):
+def test_second_ctrl_c_kills(cli):  # noqa: F811
     cli.write("""\
         services:
           stubborn:
@@ -78,7 +78,7 @@ def test_second_ctrl_c_kills(cli):
     assert "Exited (137)" in cli("ps", "-a", check=True).stdout
 
 
-def test_live_progress_block(cli):
+def test_live_progress_block(cli):  # noqa: F811
     cli.write(STACK)
     t = Terminal(["up", "-d"], str(cli.dir), cli.env, rows=30, cols=100)
     assert t.finish(90) == 0, t.text
@@ -95,7 +95,7 @@ def test_live_progress_block(cli):
     assert all(line.split()[-1][-1] == "s" and len(line) == 99 for line in final[1:])  # time at the right edge
 
 
-def test_ansi_never_and_progress_plain_on_a_terminal_are_plain_lines(cli):
+def test_ansi_never_and_progress_plain_on_a_terminal_are_plain_lines(cli):  # noqa: F811
     cli.write(STACK)
     t = Terminal(["--ansi", "never", "up", "-d"], str(cli.dir), cli.env)
     assert t.finish(90) == 0
@@ -106,7 +106,7 @@ def test_ansi_never_and_progress_plain_on_a_terminal_are_plain_lines(cli):
     assert '{"id":"Container proj-web-1","status":"Stopped"}' in t.text.splitlines()
 
 
-def test_no_color_keeps_the_block_without_colours(cli):
+def test_no_color_keeps_the_block_without_colours(cli):  # noqa: F811
     cli.write(STACK)
     t = Terminal(["up", "-d"], str(cli.dir), {**cli.env, "NO_COLOR": "1"})
     assert t.finish(90) == 0

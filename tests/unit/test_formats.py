@@ -16,7 +16,7 @@ from compose.cli.gotemplate import Record, TemplateError, render
 from compose.cli.records import displayable_ports, ellipsis, go_time, ps_record, stats_record
 from compose.cli.tables import simple_table, tabwrite, write_records
 from compose.deploy.humanize import bytes_size, human_duration, human_size, status_text
-from compose.deploy.inspect import Publisher, PsEntry, split_reference
+from compose.deploy.inspect import PsEntry, Publisher, split_reference
 
 
 @pytest.mark.parametrize("seconds,expected", [
