@@ -69,14 +69,23 @@ def _ns(stamp: str | None) -> int:
 _JOURNAL_MAX = 1 << 20  # a journal is started afresh past this size
 
 
+def attributes_of(c: Container) -> dict[str, str]:
+    """What Docker's events say of a container: its labels (less Compose's own), its image and name."""
+    attrs = {k: v for k, v in c.spec.labels.items() if not k.startswith("com.docker.compose.")}
+    attrs["image"] = c.spec.labels.get(labels.IMAGE) or c.spec.image_id
+    attrs["name"] = c.name
+    return attrs
+
+
 def _journal_path(session: Session) -> str:
     import os
 
     return os.path.join(session.root.path, "events", f"{session.project.name}.jsonl")
 
 
-def journal(session: Session, c: Container, action: str, **attributes: str) -> None:
-    """Note that the orchestrator did ``action`` to ``c`` (kill, stop, restart), for ``events``."""
+def journal(session: Session, c: Container, action: str, finished_at: str | None = None, **attributes: str) -> None:
+    """Note that the orchestrator did ``action`` to ``c`` (kill, stop, restart), for ``events``; a ``die`` it saw
+    carries the container's ``finished_at`` (so it is told once, even when the records show it too)."""
     import json
     import os
 
@@ -87,8 +96,9 @@ def journal(session: Session, c: Container, action: str, **attributes: str) -> N
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
         if os.path.exists(path) and os.path.getsize(path) > _JOURNAL_MAX:
             os.replace(path, path + ".1")
-        record = {"time": time.time_ns(), "id": c.id, "service": service_of(c), "action": action,
-                  "attributes": attributes}
+        record = {"time": _ns(finished_at) if finished_at else time.time_ns(), "id": c.id,
+                  "service": service_of(c), "action": action, "attributes": {**attributes_of(c), **attributes},
+                  **({"finished_at": finished_at} if finished_at else {})}
         with open(path, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(record, separators=(",", ":")) + "\n")
     except OSError:
@@ -104,6 +114,7 @@ class EventSource:
         self.s = session
         self.services = set(services)
         self.snaps: dict[str, _Snap] = {}
+        self.dies: set[tuple[str, str]] = set()  # (container, finish time) of each die told
         self.journal = _journal_path(session)
         try:
             self.offset = os.path.getsize(self.journal)
@@ -133,6 +144,11 @@ class EventSource:
                 continue
             if self.services and rec.get("service") not in self.services:
                 continue
+            if rec.get("action") == "die":
+                seen = (str(rec.get("id")), str(rec.get("finished_at")))
+                if seen in self.dies:
+                    continue
+                self.dies.add(seen)
             snap = self.snaps.get(str(rec.get("id")))
             attrs = dict(snap.attributes) if snap is not None else {}
             attrs.update({str(k): str(v) for k, v in dict(rec.get("attributes") or {}).items()})
@@ -145,9 +161,7 @@ class EventSource:
         return [c for c in self.s.containers(None) if not self.services or service_of(c) in self.services]
 
     def _snap(self, c: Container) -> _Snap:
-        attrs = {k: v for k, v in c.spec.labels.items() if not k.startswith("com.docker.compose.")}
-        attrs["image"] = c.spec.labels.get(labels.IMAGE) or c.spec.image_id
-        attrs["name"] = c.name
+        attrs = attributes_of(c)
         health = self.s.rt.health(c.id) if c.status in ("running", "paused") else None
         return _Snap(c.name, c.status, c.started_at, c.finished_at, c.exit_code, health, attrs, service_of(c))
 
@@ -162,6 +176,7 @@ class EventSource:
             if c.started_at:
                 out.append(Event(_ns(c.started_at), service, c.id, "start", snap.attributes))
             if c.finished_at and c.status in ("exited", "restarting"):
+                self.dies.add((c.id, c.finished_at))
                 out.append(Event(_ns(c.finished_at), service, c.id, "die",
                                  {**snap.attributes, "exitCode": str(c.exit_code or 0)}))
         return sorted((e for e in out if e.time_ns >= since_ns), key=lambda e: e.time_ns)
@@ -188,7 +203,9 @@ class EventSource:
             old = _Snap(now.name, "created", None, None, None, None, attrs)
         if old.name != now.name:
             yield Event(time.time_ns(), service, cid, "rename", {**attrs, "oldName": old.name})
-        if now.finished_at and now.finished_at != old.finished_at and now.status != "created":
+        if now.finished_at and now.finished_at != old.finished_at and now.status != "created" and (
+                cid, now.finished_at) not in self.dies:
+            self.dies.add((cid, now.finished_at))
             yield Event(_ns(now.finished_at), service, cid, "die", {**attrs, "exitCode": str(now.exit_code or 0)})
         if now.started_at and now.started_at != old.started_at and now.status in ("running", "paused"):
             yield Event(_ns(now.started_at), service, cid, "start", attrs)

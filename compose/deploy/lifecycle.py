@@ -109,7 +109,7 @@ def restart(session: Session, services: Sequence[str] = (), timeout: float | Non
         for group in _by_level(session, session.containers(chosen or None), reverse=False):
             for svc in sorted({service_of(c) for c in group}):
                 if svc in session.project.services:
-                    await_dependencies(session, session.project.services[svc])
+                    await_dependencies(session, session.project.services[svc], restart_only=True)
 
             def one(c: Container) -> None:
                 from .events import journal

@@ -96,8 +96,9 @@ def stop_container(session: Session, c: Container, timeout: float | None) -> Non
 
     if c.running:
         journal(session, c, "kill", signal=str(signal_number(c.spec.stop_signal)))
-    session.rt.stop(c.id, timeout)
+    stopped = session.rt.stop(c.id, timeout)
     if c.running:
+        journal(session, c, "die", stopped.finished_at, exitCode=str(stopped.exit_code or 0))
         journal(session, c, "stop")
     session.changed()
 
@@ -150,15 +151,18 @@ def ensure_volumes(session: Session, services: Iterable[Service], *, every: bool
 
 
 def await_dependencies(session: Session, svc: Service, timeout: float = 300.0,
-                       cancel: Callable[[], bool] | None = None) -> None:
+                       cancel: Callable[[], bool] | None = None, *, restart_only: bool = False) -> None:
     """Block until each dependency's condition holds (``service_healthy``, ``service_completed_successfully``).
 
     Its containers say ``Waiting``, then ``Healthy`` or ``Exited``; ``cancel`` (asked between looks) ends
-    the wait with ``Cancelled``.
+    the wait with ``Cancelled``. ``restart_only``: only dependencies declared with ``restart: true`` (what
+    ``restart`` waits for).
     """
     if session.dry_run:
         return
     for dep, cond in svc.depends_on.items():
+        if restart_only and not cond.restart:
+            continue
         if dep in session.project.services and cond.condition != "service_started":
             _await(session, svc, dep, cond, timeout, cancel)
 

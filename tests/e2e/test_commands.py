@@ -30,8 +30,8 @@ class Cli:
     def write(self, text):
         (self.dir / "compose.yaml").write_text(textwrap.dedent(text))
 
-    def __call__(self, *args, input=None, text=True, check=False, timeout=120):
-        r = subprocess.run([sys.executable, "-m", "compose.cli.main", *args], cwd=self.dir, env=self.env,
+    def __call__(self, *args, input=None, text=True, check=False, timeout=120, env=None):
+        r = subprocess.run([sys.executable, "-m", "compose.cli.main", *args], cwd=self.dir, env={**self.env, **(env or {})},
                            input=input, capture_output=True, text=text, timeout=timeout)
         if check:
             assert r.returncode == 0, f"{args}: {r.stderr}"
