@@ -40,10 +40,9 @@ def config(
                                         "anything")] = False,
     no_interpolate: Annotated[bool, typer.Option("--no-interpolate", help="Don't interpolate environment "
                                                  "variables")] = False,
-    no_normalize: Annotated[bool, typer.Option("--no-normalize", help="Don't normalize compose model (not "
-                                               "supported)")] = False,
-    no_path_resolution: Annotated[bool, typer.Option("--no-path-resolution", help="Don't resolve file paths (not "
-                                                     "supported)")] = False,
+    no_normalize: Annotated[bool, typer.Option("--no-normalize", help="Don't normalize compose model")] = False,
+    no_path_resolution: Annotated[bool, typer.Option("--no-path-resolution", help="Don't resolve file "
+                                                     "paths")] = False,
     no_consistency: Annotated[bool, typer.Option("--no-consistency", help="Don't check model consistency - warning: "
                                                  "may produce invalid Compose output")] = False,
     no_env_resolution: Annotated[bool, typer.Option("--no-env-resolution", help="Don't resolve service env "
@@ -62,10 +61,6 @@ def config(
 ) -> None:
     """Parse, resolve and render compose file in canonical format."""
     opts: GlobalOptions = ctx.obj
-    if no_normalize:
-        raise UsageError("--no-normalize is not supported: pycompose renders the normalized model only")
-    if no_path_resolution:
-        raise UsageError("--no-path-resolution is not supported: pycompose renders resolved paths only")
     if fmt not in ("", "yaml", "json"):
         raise UsageError(f'unsupported format "{fmt}" (yaml or json)')
     wanted = tuple(services or ())
@@ -93,7 +88,8 @@ def config(
     else:
         text = _render(project, fmt or "yaml", list_services, list_volumes, list_networks, list_models,
                        list_profiles, list_images, escape=not no_interpolate, env_files=no_env_resolution,
-                       digests=resolve_image_digests or lock_image_digests, images_only=lock_image_digests)
+                       digests=resolve_image_digests or lock_image_digests, images_only=lock_image_digests,
+                       relative=no_path_resolution, normalized=not no_normalize)
     if output:
         _write_atomically(output, text)
     else:
@@ -164,7 +160,8 @@ def _yaml_str(text: str) -> str:
 
 
 def _render(project: Project, fmt: str, services: bool, volumes: bool, networks: bool, models: bool, profiles: bool,
-            images: bool, *, escape: bool, env_files: bool, digests: bool, images_only: bool) -> str:
+            images: bool, *, escape: bool, env_files: bool, digests: bool, images_only: bool, relative: bool = False,
+            normalized: bool = True) -> str:
     if services:
         return "".join(f"{name}\n" for level in project.levels() for name in level)
     if volumes:
@@ -180,6 +177,11 @@ def _render(project: Project, fmt: str, services: bool, volumes: bool, networks:
     from ..config.render import project_dict, to_json, to_yaml
 
     data = project_dict(project, as_json=fmt == "json", escape=escape, env_files=env_files)
+    if relative or not normalized:
+        from ..config.unresolved import relative_paths, unnormalized
+
+        data = relative_paths(data, project) if relative else data
+        data = data if normalized else unnormalized(data, project)
     if digests:
         from ..deploy.imaging import pinned
 

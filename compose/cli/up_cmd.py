@@ -108,7 +108,7 @@ def up(
     opts: GlobalOptions = ctx.obj
     params = ctx.get_parameter_source  # whether an option was given on the command line
     if watch:
-        raise UsageError("pycompose does not support watch yet (it is its own issue): drop --watch")
+        raise UsageError("--watch is not supported: pycompose has no watch yet (it is its own issue)")
     if exit_code_from and not abort_on_container_failure:
         abort_on_container_exit = True
     if abort_on_container_exit and abort_on_container_failure:
