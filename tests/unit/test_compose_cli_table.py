@@ -50,7 +50,7 @@ def test_every_command_and_flag_said_present_is_there():
         names = set(flag.split(","))
         assert names <= options_of(group.commands[command]), item
     globals_ = options_of(group)
-    for item, status in rows("global"):
+    for item, _status in rows("global"):
         assert set(item.split(",")) <= globals_, item
 
 
