@@ -285,7 +285,7 @@ def test_restart_dependents_unless_no_deps_and_logs_follow_prints_exits(cli: Cli
             command: ["sleep", "3600"]
           app:
             image: busybox:latest
-            command: ["sh", "-c", "echo tick; sleep 1; exit 2"]
+            command: ["sh", "-c", "echo tick; sleep 3; exit 2"]
             depends_on: {db: {condition: service_started, restart: true}}
         """)
     cli("up", "-d", check=True)
@@ -293,5 +293,6 @@ def test_restart_dependents_unless_no_deps_and_logs_follow_prints_exits(cli: Cli
     assert " Container proj-app-1  Restarting" in r.stderr.splitlines()
     r = cli("restart", "--no-deps", "db", check=True)
     assert "proj-app-1" not in r.stderr
+    cli("restart", "--no-deps", "app", check=True)  # running for 3 s: logs -f sees it end
     r = cli("logs", "-f", "app", check=True, timeout=60)
     assert r.stdout.splitlines()[-1] == "app-1 exited with code 2"
