@@ -5,8 +5,9 @@ colors.go at 49b1c1e9): the container's name without the project, padded
 to the longest name plus one, then `` | ``, the whole prefix in the colour
 of its service; the colours cycle through cyan, yellow, green, magenta,
 blue and their bold forms. A service keeps its colour: it is given by the
-service's place among the services shown. Lines a container wrote on
-stderr go to our stderr.
+service's place among the services shown. Attached ``up`` writes the lines
+a container wrote on stderr to our stderr (as Compose attaches both
+streams); ``logs`` writes them all to stdout (as Compose copies both to it).
 """
 
 from __future__ import annotations
@@ -74,8 +75,9 @@ class LogPrinter:
 
     def __init__(self, sources: Sequence[str], colors: dict[str, str] | None = None, *, color: bool = False,
                  prefix: bool = True, timestamps: bool = False, out: TextIO | None = None,
-                 err: TextIO | None = None) -> None:
+                 err: TextIO | None = None, split_streams: bool = True) -> None:
         self.out, self.err = out or sys.stdout, err or sys.stderr
+        self.split_streams = split_streams  # a container's stderr lines to ``err`` (else all to ``out``)
         self.color, self.prefix, self.timestamps = color, prefix, timestamps
         self.colors = dict(colors or {})
         self.width = max((len(s) for s in sources), default=0) + 1
@@ -89,7 +91,7 @@ class LogPrinter:
         return self._paint(source, f"{source:<{self.width}} | ") if self.prefix else ""
 
     def line(self, source: str, text: str, *, stream: str = "stdout", stamp: str = "") -> None:
-        target = self.err if stream == "stderr" else self.out
+        target = self.err if stream == "stderr" and self.split_streams else self.out
         body = text[:-1] if text.endswith("\n") else text
         with self.lock:
             for part in body.split("\n"):
@@ -220,7 +222,7 @@ def show(session: Session, services: Sequence[str] = (), *, index: int | None = 
     containers = sorted((c for c in session.containers(services or None) if index is None or number_of(c) == index),
                         key=lambda c: c.name)
     printer = LogPrinter([short_name(c) for c in containers], service_colors(containers), color=color,
-                         prefix=prefix, timestamps=timestamps)
+                         prefix=prefix, timestamps=timestamps, split_streams=False)
     follower = LogFollower(session.rt, containers, printer, tail=tail, since=since_time, until=until_time)
     follower.poll()
     if not follow:
