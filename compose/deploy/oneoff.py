@@ -109,6 +109,8 @@ def run(session: Session, req: RunRequest) -> tuple[str, int | None]:
     name = req.name or session.separator.join((project.name, req.service, "run", probe))
     cid = create_container(session, one, 1, image, name, oneoff=True, tty=req.tty, aliases=req.use_aliases)
     code: int | None = None
+    if not req.detach:
+        session.progress.close()  # the block is finished before the container's output has the screen
     try:
         if req.detach:
             session.rt.start(cid)

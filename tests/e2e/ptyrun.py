@@ -3,6 +3,7 @@ terminal, so ^C typed on it is a SIGINT, and it has a size."""
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import re
@@ -29,8 +30,17 @@ class Terminal:
         self.proc = subprocess.Popen([sys.executable, "-m", "compose.cli.main", *args], cwd=cwd,
                                      env={**env, "TERM": "xterm"}, stdin=slave, stdout=slave, stderr=slave,
                                      start_new_session=True, preexec_fn=_controlling_terminal)
+        self.slave_name = os.ttyname(slave)
         os.close(slave)
         self.raw = b""
+
+    def local_modes(self) -> int:
+        """The terminal's local modes (ECHO, ICANON...) as the program left them."""
+        fd = os.open(self.slave_name, os.O_RDWR | os.O_NOCTTY)
+        try:
+            return termios.tcgetattr(fd)[3]
+        finally:
+            os.close(fd)
 
     def read(self, seconds: float) -> None:
         """Collect what is written for ``seconds`` (or until the process closes the terminal)."""
@@ -57,6 +67,10 @@ class Terminal:
             self.read(0.1)
         return text in self.text
 
+    def __del__(self) -> None:
+        with contextlib.suppress(OSError):
+            os.close(self.master)
+
     def type(self, data: bytes) -> None:
         os.write(self.master, data)
 
@@ -65,7 +79,6 @@ class Terminal:
         while self.proc.poll() is None and time.monotonic() < deadline:
             self.read(0.1)
         self.read(0.3)
-        os.close(self.master)
         if self.proc.poll() is None:
             self.proc.kill()
         return self.proc.wait(10)

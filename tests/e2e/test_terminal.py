@@ -112,3 +112,57 @@ def test_no_color_keeps_the_block_without_colours(cli):  # noqa: F811
     assert t.finish(90) == 0
     raw = t.raw.decode()
     assert "[+] Running" in t.text and "\x1b[32m" not in raw and "\x1b[34m" not in raw
+
+
+RUNNER = """\
+    services:
+      app:
+        image: busybox:latest
+        command: ["sleep", "3600"]
+    """
+
+
+def test_run_on_a_terminal_attaches_before_the_process_starts(cli):  # noqa: F811
+    import termios
+
+    cli.write(RUNNER)
+    for _ in range(3):  # the race it had: "cannot attach ... only a running container with a terminal"
+        t = Terminal(["run", "--rm", "app", "echo", "hello"], str(cli.dir), cli.env)
+        assert t.finish(60) == 0, t.text
+        assert t.text.splitlines()[-1] == "hello"
+    t = Terminal(["run", "--rm", "app", "sh", "-c", "stty size; tty; echo first; sleep 0.3; echo last; exit 3"],
+                 str(cli.dir), cli.env, rows=33, cols=77)
+    assert t.finish(60) == 3, t.text
+    # the size was set before the process ran, and nothing it wrote was lost
+    assert t.text.splitlines()[-4:] == ["33 77", "/dev/pts/0", "first", "last"]
+    assert names(cli("ps", "-a", check=True).stdout) == []  # --rm
+    assert t.local_modes() & termios.ECHO and t.local_modes() & termios.ICANON  # cooked again
+
+
+def test_run_terminal_resizes_ctrl_c_and_raw_mode_restored(cli):  # noqa: F811
+    import fcntl
+    import struct
+    import termios
+
+    cli.write(RUNNER)
+    t = Terminal(["run", "--rm", "app", "sh", "-c", "echo ready; sleep 1.5; stty size; "
+                  "trap 'echo interrupted; exit 130' INT; while true; do sleep 0.1; done"],
+                 str(cli.dir), cli.env, rows=24, cols=80)
+    assert t.wait_for("ready", 60), t.text
+    assert not t.local_modes() & termios.ECHO  # raw while the container has the terminal
+    fcntl.ioctl(t.master, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))  # the user resizes
+    assert t.wait_for("40 120", 10), t.text
+    t.type(b"\x03")  # reaches the container (its terminal turns it into SIGINT), not pycompose
+    assert t.wait_for("interrupted", 10), t.text
+    assert t.finish(30) == 130, t.text
+    assert t.local_modes() & termios.ECHO  # restored
+    assert names(cli("ps", "-a", check=True).stdout) == []
+
+
+def test_run_without_a_terminal_and_detached(cli):  # noqa: F811
+    cli.write(RUNNER)
+    t = Terminal(["run", "-T", "--rm", "app", "sh", "-c", "tty; echo out; echo err >&2"], str(cli.dir), cli.env)
+    assert t.finish(60) == 0
+    assert "not a tty" in t.text and "out" in t.text.splitlines() and "err" in t.text.splitlines()
+    r = cli("run", "-d", "app", check=True)
+    assert len(r.stdout.strip()) == 64
