@@ -111,3 +111,9 @@ class UsageError(ComposeError):
 
 class UpError(ComposeError):
     """A service could not be brought up, or a command on its containers failed; names the service and the cause."""
+
+
+class Cancelled(ComposeError):
+    """The user interrupted a wait (Ctrl-C during an attached ``up``)."""
+
+    exit_code = 130

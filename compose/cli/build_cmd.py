@@ -31,11 +31,27 @@ def compose_build(
         "-m", "--memory", help="Set memory limit for the build container")] = None,
     print_: Annotated[bool, typer.Option(
         "--print", help="Print equivalent bake file (the effective build definition as JSON)")] = False,
+    builder: Annotated[str | None, typer.Option("--builder", help="Set builder to use (not supported)")] = None,
+    check: Annotated[bool, typer.Option("--check", help="Check build configuration (not supported)")] = False,
+    provenance: Annotated[str | None, typer.Option(
+        "--provenance", help="Add a provenance attestation (not supported)")] = None,
+    sbom: Annotated[str | None, typer.Option("--sbom", help="Add a SBOM attestation (not supported)")] = None,
+    ssh: Annotated[str | None, typer.Option(
+        "--ssh", help="Set SSH authentications used when building service images (not supported)")] = None,
 ) -> None:
     """Build or rebuild services."""
     from ..config.units import parse_size
     from ..deploy.imaging import BuildRequest, build_services
     from ..errors import UsageError
+
+    for flag, given, why in (
+            ("--builder", builder is not None, "pycompose builds with its own builder, not a buildx builder"),
+            ("--check", check, "pycompose has no build checks (BuildKit's lint rules)"),
+            ("--provenance", provenance is not None, "pycompose writes no attestations"),
+            ("--sbom", sbom is not None, "pycompose writes no attestations"),
+            ("--ssh", ssh is not None, "RUN steps get no SSH agent here (build.ssh is refused too)")):
+        if given:
+            raise UsageError(f"{flag} is not supported: {why}")
 
     chosen = tuple(services or ())
     limit = None
@@ -47,7 +63,14 @@ def compose_build(
     request = BuildRequest(services=chosen, no_cache=no_cache, pull=pull, quiet=quiet,
                            extra_args=_pairs(build_arg, "--build-arg", from_env=True),
                            with_dependencies=with_dependencies, memory=limit, push=push, print_only=print_)
-    printed = build_services(ctx.obj.session(chosen, quiet=quiet), request)
+    session = ctx.obj.session(chosen, quiet=quiet, title="Building")
+    if ctx.obj.dry_run and not print_:  # nothing is built: what would be is reported
+        from ..deploy.dryrun import images
+
+        images(session, tuple(sorted(session.project.select(chosen or None, with_deps=True))) if with_dependencies
+               else chosen, "build")
+        return
+    printed = build_services(session, request)
     if printed is not None:
         print(printed)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import time
 from typing import Annotated
 
@@ -29,9 +30,14 @@ def cp(
     ctx: typer.Context,
     source: Annotated[str, typer.Argument(help="SERVICE:SRC_PATH or a host path")],
     dest: Annotated[str, typer.Argument(help="a host path or SERVICE:DEST_PATH")],
-    index: Annotated[int, typer.Option("--index", help="Which replica")] = 1,
+    index: Annotated[int, typer.Option("--index", help="Index of the container if service has multiple replicas",
+                                       show_default=False)] = 1,
+    archive: Annotated[bool, typer.Option("-a", "--archive", help="Archive mode (copy all uid/gid information)")] = False,
+    follow_link: Annotated[bool, typer.Option("-L", "--follow-link", help="Always follow symbol link in SRC_PATH")] = False,
+    all_: Annotated[bool, typer.Option("--all", help="Include containers created by the run command (DEPRECATED)",
+                                       hidden=True)] = False,
 ) -> None:
-    """Copy files between a service container and the host."""
+    """Copy files/folders between a service container and the local filesystem."""
     from ..deploy.oneoff import copy
 
     (src_svc, src), (dst_svc, dst) = _split(source), _split(dest)
@@ -40,47 +46,46 @@ def cp(
         raise UsageError("copying needs exactly one side to be SERVICE:PATH")
     if dst_svc and not os.path.lexists(src):
         raise UsageError(f"no such file or directory: {src}")
-    copy(ctx.obj.session((service,), by_name=True), service, index, src, dst, into=bool(dst_svc))
-
-
-def _human(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.4g}{unit}" if unit != "B" else f"{int(n)}B"
-        n /= 1024
-    return f"{n:.4g}GiB"
+    copy(ctx.obj.session((service,), by_name=True, title="Copying"), service, index or 1, src, dst,
+         into=bool(dst_svc), archive=archive, follow=follow_link)
 
 
 def stats(
     ctx: typer.Context,
-    services: Annotated[list[str] | None, typer.Argument(help="Services")] = None,
-    no_stream: Annotated[bool, typer.Option("--no-stream", help="Print once")] = False,
-    all_: Annotated[bool, typer.Option("-a", "--all", help="Stopped containers too")] = False,
+    service: Annotated[str | None, typer.Argument(help="Service")] = None,
+    all_: Annotated[bool, typer.Option("-a", "--all", help="Show all containers (default shows just running)")] = False,
+    fmt: Annotated[str, typer.Option("--format", help="Format output using a custom template: 'table', 'table "
+                                     "TEMPLATE', 'json' or 'TEMPLATE' (a Go template)", show_default=False)] = "",
+    no_stream: Annotated[bool, typer.Option("--no-stream", help="Disable streaming stats and only pull the first "
+                                            "result")] = False,
+    no_trunc: Annotated[bool, typer.Option("--no-trunc", help="Do not truncate output")] = False,
 ) -> None:
-    """Display a live stream of container resource usage (from cgroups)."""
-    from ..deploy.inspect import usage
-    from .ps_cmd import table
+    """Display a live stream of container(s) resource usage statistics."""
+    from ..deploy.usage import usage
+    from .records import STATS_HEADER, STATS_TABLE, stats_record
+    from .tables import write_records
 
     opts: GlobalOptions = ctx.obj
-    chosen = tuple(services or ())
+    chosen = (service,) if service else ()
     session = opts.session(chosen, by_name=True)
     containers = [c for c in session.containers(chosen or None) if all_ or c.running]
     before = {u.id: u for u in usage(session, containers)}
     time.sleep(0.5)
     while True:
         after = {u.id: u for u in usage(session, containers)}
-        rows = [("CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "NET I/O", "PIDS")]
+        records = []
         for c in containers:
             u0, u1 = before[c.id], after[c.id]
             cpu = 0.0
             if u0.cpu_ns is not None and u1.cpu_ns is not None and u1.taken_at > u0.taken_at:
                 cpu = (u1.cpu_ns - u0.cpu_ns) / ((u1.taken_at - u0.taken_at) * 1e9) * 100
-            rows.append((c.id[:12], c.name, f"{cpu:.2f}%", f"{_human(u1.memory)} / {_human(u1.memory_limit)}",
-                         f"{u1.memory / u1.memory_limit * 100:.2f}%", f"{_human(u1.rx)} / {_human(u1.tx)}",
-                         str(u1.pids)))
-        if not no_stream:
+            records.append(stats_record(cid=c.id, name=c.name, cpu=cpu, memory=u1.memory, limit=u1.memory_limit,
+                                        rx=u1.rx, tx=u1.tx, read=u1.block_read, write=u1.block_write,
+                                        pids=u1.pids, trunc=not no_trunc))
+        text = write_records(fmt or "table", records, STATS_HEADER, default_table=STATS_TABLE)
+        if not no_stream and sys.stdout.isatty():
             print("\x1b[2J\x1b[H", end="")
-        print(table(rows), end="", flush=True)
+        print(text, end="", flush=True)
         if no_stream:
             return
         before = after

@@ -18,7 +18,7 @@ def register(app: typer.Typer) -> None:
 
 
 Services = Annotated[list[str] | None, typer.Argument(help="Services")]
-Timeout = Annotated[float | None, typer.Option("-t", "--timeout", help="Seconds to wait")]
+Timeout = Annotated[float | None, typer.Option("-t", "--timeout", help="Specify a shutdown timeout in seconds")]
 
 
 def start(ctx: typer.Context, services: Services = None) -> None:
@@ -34,35 +34,47 @@ def stop(ctx: typer.Context, services: Services = None, timeout: Timeout = None)
     from ..deploy import lifecycle
 
     chosen = tuple(services or ())
-    lifecycle.stop(ctx.obj.session(chosen, by_name=True), chosen, timeout)
+    lifecycle.stop(ctx.obj.session(chosen, by_name=True, title="Stopping"), chosen, timeout)
 
 
-def restart(ctx: typer.Context, services: Services = None, timeout: Timeout = None) -> None:
+def restart(ctx: typer.Context, services: Services = None, timeout: Timeout = None,
+            no_deps: Annotated[bool, typer.Option("--no-deps", help="Don't restart dependent services")] = False) -> None:
     """Restart service containers."""
     from ..deploy import lifecycle
 
     chosen = tuple(services or ())
-    lifecycle.restart(ctx.obj.session(chosen, by_name=True), chosen, timeout)
+    lifecycle.restart(ctx.obj.session(chosen, by_name=True, title="Restarting"), chosen, timeout, no_deps=no_deps)
 
 
 def kill(ctx: typer.Context, services: Services = None,
-         signal: Annotated[str, typer.Option("-s", "--signal", help="Signal to send")] = "SIGKILL") -> None:
+         signal: Annotated[str, typer.Option("-s", "--signal", help="SIGNAL to send to the container "
+                                             "(default SIGKILL)", show_default=False)] = "SIGKILL",
+         remove_orphans: Annotated[bool, typer.Option(
+             "--remove-orphans", help="Remove containers for services not defined in the Compose file")] = False) -> None:
     """Force stop service containers."""
     from ..deploy import lifecycle
+    from .context import truthy
+    from .up_cmd import click_commandline
 
+    opts: GlobalOptions = ctx.obj
+    if ctx.get_parameter_source("remove_orphans") != click_commandline():
+        remove_orphans = truthy(opts.environ.get("COMPOSE_REMOVE_ORPHANS"))
     chosen = tuple(services or ())
-    lifecycle.kill(ctx.obj.session(chosen, by_name=True), chosen, signal)
+    lifecycle.kill(opts.session(chosen, by_name=True, title="Killing"), chosen, signal, remove_orphans=remove_orphans)
 
 
 def rm(ctx: typer.Context, services: Services = None,
-       force: Annotated[bool, typer.Option("-f", "--force", help="Don't ask")] = False,
-       stop_first: Annotated[bool, typer.Option("-s", "--stop", help="Stop the containers first")] = False,
-       volumes: Annotated[bool, typer.Option("-v", "--volumes", help="Remove anonymous volumes too")] = False) -> None:
-    """Remove stopped service containers."""
+       force: Annotated[bool, typer.Option("-f", "--force", help="Don't ask to confirm removal")] = False,
+       stop_first: Annotated[bool, typer.Option("-s", "--stop", help="Stop the containers, if required, before "
+                                                "removing")] = False,
+       volumes: Annotated[bool, typer.Option("-v", "--volumes", help="Remove any anonymous volumes attached to "
+                                             "containers")] = False,
+       all_: Annotated[bool, typer.Option("-a", "--all", hidden=True, help="Deprecated - no effect")] = False) -> None:
+    """Removes stopped service containers."""
     from ..deploy import lifecycle
 
     chosen = tuple(services or ())
-    session = ctx.obj.session(chosen, by_name=True)
+    session = ctx.obj.session(chosen, by_name=True, title="Removing")
     if stop_first:
         lifecycle.stop(session, chosen)
     stopped = lifecycle.stopped(session, chosen)
@@ -77,11 +89,11 @@ def rm(ctx: typer.Context, services: Services = None,
 
 
 def pause(ctx: typer.Context, services: Services = None) -> None:
-    """Pause services (freezer cgroup)."""
+    """Pause services."""
     from ..deploy import lifecycle
 
     chosen = tuple(services or ())
-    lifecycle.pause(ctx.obj.session(chosen, by_name=True), chosen)
+    lifecycle.pause(ctx.obj.session(chosen, by_name=True, title="Pausing"), chosen)
 
 
 def unpause(ctx: typer.Context, services: Services = None) -> None:
@@ -93,8 +105,9 @@ def unpause(ctx: typer.Context, services: Services = None) -> None:
 
 
 def wait(ctx: typer.Context, services: Annotated[list[str], typer.Argument(help="Services")],
-         down_project: Annotated[bool, typer.Option("--down-project", help="Remove the project when one exits")] = False) -> None:
-    """Block until the first service container stops; print its exit code."""
+         down_project: Annotated[bool, typer.Option("--down-project", help="Drops project when the first container "
+                                                    "stops")] = False) -> None:
+    """Block until containers of all (or specified) services stop."""
     from ..deploy import lifecycle
 
     session = ctx.obj.session(tuple(services), by_name=True)
@@ -109,16 +122,20 @@ def exec_(
     ctx: typer.Context,
     service: Annotated[str, typer.Argument(help="Service")],
     command: Annotated[list[str], typer.Argument(help="Command and arguments")],
-    detach: Annotated[bool, typer.Option("-d", "--detach", help="Run in the background")] = False,
-    no_tty: Annotated[bool, typer.Option("-T", "--no-TTY", "--no-tty", help="Don't allocate a terminal")] = False,
-    interactive: Annotated[bool, typer.Option("-i", "--interactive/--no-interactive",
+    detach: Annotated[bool, typer.Option("-d", "--detach", help="Detached mode: Run command in the background")] = False,
+    no_tty: Annotated[bool, typer.Option("-T", "--no-tty", "--no-TTY", help="Disable pseudo-TTY allocation. By default "
+                                         "'pycompose exec' allocates a TTY.")] = False,
+    env: Annotated[list[str] | None, typer.Option("-e", "--env", help="Set environment variables")] = None,
+    user: Annotated[str | None, typer.Option("-u", "--user", help="Run the command as this user")] = None,
+    workdir: Annotated[str | None, typer.Option("-w", "--workdir", help="Path to workdir directory for this "
+                                                "command")] = None,
+    index: Annotated[int, typer.Option("--index", help="Index of the container if service has multiple replicas",
+                                       show_default=False)] = 0,
+    privileged: Annotated[bool, typer.Option("--privileged", help="Give extended privileges to the process")] = False,
+    interactive: Annotated[bool, typer.Option("-i", "--interactive/--no-interactive", hidden=True,
                                               help="Keep stdin open (the default)")] = True,
-    tty_flag: Annotated[bool, typer.Option("-t", "--tty", help="Allocate a terminal (the default on one)")] = False,
-    env: Annotated[list[str] | None, typer.Option("-e", "--env", help="KEY=VAL")] = None,
-    user: Annotated[str | None, typer.Option("-u", "--user", help="Run as this user")] = None,
-    workdir: Annotated[str | None, typer.Option("-w", "--workdir", help="Working directory")] = None,
-    index: Annotated[int, typer.Option("--index", help="Which replica")] = 1,
-    privileged: Annotated[bool, typer.Option("--privileged", help="Every capability")] = False,
+    tty_flag: Annotated[bool, typer.Option("-t", "--tty", hidden=True,
+                                           help="Allocate a terminal (the default on one)")] = False,
 ) -> None:
     """Execute a command in a running container."""
     import sys
@@ -131,7 +148,10 @@ def exec_(
         key, sep, value = item.partition("=")
         variables[key] = value if sep else (opts.environ.get(key) or "")
     tty = not no_tty and (tty_flag or sys.stdin.isatty()) and sys.stdout.isatty()
-    code = exec_(opts.session((service,), by_name=True), ExecRequest(
-        service=service, command=tuple(command), index=index, env=variables, user=user, workdir=workdir,
+    session = opts.session((service,), by_name=True)
+    if opts.dry_run:
+        return
+    code = exec_(session, ExecRequest(
+        service=service, command=tuple(command), index=index or 1, env=variables, user=user, workdir=workdir,
         tty=tty, interactive=interactive and not detach, privileged=privileged, detach=detach))
     raise typer.Exit(code)

@@ -22,7 +22,8 @@ def logs(
     timestamps: Annotated[bool, typer.Option("-t", "--timestamps", help="Show timestamps")] = False,
     no_color: Annotated[bool, typer.Option("--no-color", help="Monochrome output")] = False,
     no_log_prefix: Annotated[bool, typer.Option("--no-log-prefix", help="No container name prefix")] = False,
-    index: Annotated[int | None, typer.Option("--index", help="Only this replica")] = None,
+    index: Annotated[int | None, typer.Option("--index", help="index of the container if service has multiple "
+                                              "replicas")] = None,
 ) -> None:
     """View output from containers."""
     from ..deploy.logs import show
@@ -32,6 +33,8 @@ def logs(
     if tail != "all" and not tail.lstrip("-").isdigit():
         raise UsageError(f'--tail wants a number or "all", not "{tail}"')
     chosen = tuple(services or ())
-    show(ctx.obj.session(chosen, by_name=True), chosen, index=index, follow=follow, tail=None if tail == "all" else int(tail),
-         since_time=time_of(since), until_time=time_of(until), timestamps=timestamps,
-         color=not no_color and sys.stdout.isatty(), prefix=not no_log_prefix)
+    if index and len(chosen) != 1:
+        raise UsageError("--index requires one service to be selected")
+    show(ctx.obj.session(chosen, by_name=True), chosen, index=index or None, follow=follow,
+         tail=None if tail == "all" else int(tail), since_time=time_of(since), until_time=time_of(until),
+         timestamps=timestamps, color=not no_color and ctx.obj.log_color(sys.stdout), prefix=not no_log_prefix)

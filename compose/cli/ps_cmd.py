@@ -1,12 +1,21 @@
-"""``pycompose ps``, ``ls``, ``top`` and ``images``: rendering what ``deploy.inspect`` finds."""
+"""``ps``, ``ls``, ``top``, ``images`` and ``volumes``: rendering what ``deploy.inspect`` finds.
+
+Tables, ``json`` and Go templates as Docker Compose v2.40.3 prints them
+(cmd/compose/ps.go, list.go, top.go, images.go, volumes.go).
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import re
 from typing import Annotated
 
 import typer
+
+from ..errors import UsageError
+
+FORMAT_HELP = ("Format output using a custom template: 'table', 'table TEMPLATE', 'json' or 'TEMPLATE' "
+               "(a Go template)")
 
 
 def register(app: typer.Typer) -> None:
@@ -14,96 +23,181 @@ def register(app: typer.Typer) -> None:
     app.command("ls")(ls)
     app.command("top")(top)
     app.command("images")(images)
+    app.command("volumes")(volumes)
 
 
-def table(rows: Sequence[Sequence[str]]) -> str:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join("   ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows) + "\n"
+Services = Annotated[list[str] | None, typer.Argument(help="Services")]
 
 
 def ps(
     ctx: typer.Context,
-    services: Annotated[list[str] | None, typer.Argument(help="Services")] = None,
-    all_: Annotated[bool, typer.Option("-a", "--all", help="Show stopped containers too")] = False,
-    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Only IDs")] = False,
-    list_services: Annotated[bool, typer.Option("--services", help="Show the services")] = False,
-    fmt: Annotated[str, typer.Option("--format", help="table or json")] = "table",
-    status: Annotated[list[str] | None, typer.Option("--status", help="Filter by status")] = None,
-    filter_: Annotated[str | None, typer.Option("--filter", help="status=... (the only filter Compose has)")] = None,
+    services: Services = None,
+    all_: Annotated[bool, typer.Option("-a", "--all", help="Show all stopped containers (including those "
+                                                            "created by the run command)")] = False,
+    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Only display IDs")] = False,
+    list_services: Annotated[bool, typer.Option("--services", help="Display services")] = False,
+    fmt: Annotated[str, typer.Option("--format", help=FORMAT_HELP + " (default table)", show_default=False)] = "table",
+    status: Annotated[list[str] | None, typer.Option(
+        "--status", help="Filter services by status. Values: [paused | restarting | removing | running | dead | "
+                         "created | exited]")] = None,
+    filter_: Annotated[str | None, typer.Option(
+        "--filter", help="Filter services by a property (supported filters: status)")] = None,
+    no_trunc: Annotated[bool, typer.Option("--no-trunc", help="Don't truncate output")] = False,
+    orphans: Annotated[bool, typer.Option("--orphans/--no-orphans", help="Include orphaned services (not "
+                                          "declared by project) (default true)", show_default=False)] = True,
 ) -> None:
     """List containers."""
     from ..deploy import inspect
+    from .records import PS_HEADER, PS_RAW, PS_TABLE, ps_record
+    from .tables import write_records
 
     chosen = tuple(services or ())
     wanted = list(status or ())
     if filter_:
-        key, _, value = filter_.partition("=")
-        if key == "status":
-            wanted.append(value)
-    rows = inspect.ps(ctx.obj.session(chosen, by_name=True), chosen, all_=all_, statuses=wanted)
-    if list_services:
-        print("\n".join(sorted({r.service for r in rows})))
-        return
+        key, sep, value = filter_.partition("=")
+        if not sep:
+            raise UsageError("arguments to --filter should be in form KEY=VAL")
+        if key != "status":
+            raise UsageError("not implemented" if key == "source" else f"unknown filter {key}")
+        wanted.append(value)
+    rows = inspect.ps(ctx.obj.session(chosen, by_name=True), chosen, all_=all_, statuses=wanted, orphans=orphans)
     if quiet:
-        print("\n".join(r.id for r in rows))
+        typer.echo("".join(f"{r.id}\n" for r in rows), nl=False)
         return
-    if fmt == "json":
+    if list_services:
+        seen: list[str] = []
         for r in rows:
-            print(json.dumps({
-                "ID": r.id, "Name": r.name, "Image": r.image, "Command": r.command, "Project": r.project,
-                "Service": r.service, "State": r.state, "Health": r.health, "ExitCode": r.exit_code,
-                "Publishers": [{"URL": p.url, "TargetPort": p.target_port, "PublishedPort": p.published_port,
-                                "Protocol": p.protocol} for p in r.publishers],
-                "Status": r.status}))
+            if r.service not in seen:
+                seen.append(r.service)
+        print("\n".join(seen))
         return
-    out = [("NAME", "IMAGE", "COMMAND", "SERVICE", "CREATED", "STATUS", "PORTS")]
-    for r in rows:
-        command = f'"{r.command[:20]}…"' if len(r.command) > 20 else f'"{r.command}"'
-        out.append((r.name, r.image, command, r.service, r.created, r.status, r.ports))
-    print(table(out), end="")
+    fmt = PS_RAW if fmt == "raw" else fmt
+    text = write_records(fmt, [ps_record(r, trunc=not no_trunc) for r in rows], PS_HEADER, default_table=PS_TABLE)
+    print(text, end="")
 
 
 def ls(
-    all_: Annotated[bool, typer.Option("-a", "--all", help="Show stopped projects too")] = False,
-    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Only names")] = False,
-    fmt: Annotated[str, typer.Option("--format", help="table or json")] = "table",
+    ctx: typer.Context,
+    all_: Annotated[bool, typer.Option("-a", "--all", help="Show all stopped Compose projects")] = False,
+    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Only display project names")] = False,
+    fmt: Annotated[str, typer.Option("--format", help="Format the output. Values: [table | json] (default table)",
+                                     show_default=False)] = "table",
+    filter_: Annotated[list[str] | None, typer.Option(
+        "--filter", help="Filter output based on conditions provided")] = None,
 ) -> None:
-    """List running compose projects (every project on this host)."""
+    """List running compose projects."""
     from engine.state import Root
 
     from ..deploy.inspect import projects
+    from .gotemplate import Record
+    from .tables import simple_table, write_records
 
-    items = [p for p in projects(Root.from_env()) if all_ or p.running]
+    names = []
+    for item in filter_ or ():
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise UsageError(f"bad format of filter (expected name=value): {item}")
+        if key != "name":
+            raise UsageError(f"invalid filter '{key}'")
+        names.append(value)
+    items = projects(Root.from_env(), all_=all_)
+    if names:
+        items = [p for p in items if any(_matches(n, p.name) for n in names)]
     if quiet:
-        print("\n".join(p.name for p in items))
+        print("".join(f"{p.name}\n" for p in items), end="")
         return
-    if fmt == "json":
-        print(json.dumps([{"Name": p.name, "Status": p.status, "ConfigFiles": p.config_files} for p in items]))
+    if fmt.lower() == "json":
+        print(json.dumps([{"Name": p.name, "Status": p.status, "ConfigFiles": p.config_files} for p in items],
+                         separators=(",", ":"), ensure_ascii=False))
         return
-    print(table([("NAME", "STATUS", "CONFIG FILES"), *((p.name, p.status, p.config_files) for p in items)]), end="")
+    if fmt.lower() in ("table", "pretty", ""):
+        print(simple_table(("NAME", "STATUS", "CONFIG FILES"), [(p.name, p.status, p.config_files) for p in items]),
+              end="")
+        return
+    records = [Record("stackView", {"Name": p.name, "Status": p.status, "ConfigFiles": p.config_files})
+               for p in items]
+    print(write_records(fmt, records, {"Name": "NAME", "Status": "STATUS", "ConfigFiles": "CONFIG FILES"},
+                        default_table="table {{.Name}}\t{{.Status}}\t{{.ConfigFiles}}"), end="")
 
 
-def top(ctx: typer.Context, services: Annotated[list[str] | None, typer.Argument(help="Services")] = None) -> None:
-    """Display the running processes of each container."""
-    from ..deploy import inspect
+def _matches(pattern: str, name: str) -> bool:
+    try:
+        return re.search(pattern, name) is not None
+    except re.error:
+        return pattern == name
+
+
+def top(ctx: typer.Context, services: Services = None) -> None:
+    """Display the running processes."""
+    from ..deploy.usage import TOP_TITLES
+    from ..deploy.usage import top as processes
+    from .tables import tabwrite
 
     chosen = tuple(services or ())
-    for name, procs in inspect.top(ctx.obj.session(chosen, by_name=True), chosen):
-        print(name)
-        print(table([("UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"), *procs]))
+    found = processes(ctx.obj.session(chosen, by_name=True), chosen)
+    rows = [(p.service, p.replica, *proc) for p in found for proc in p.processes]
+    if not rows:
+        return
+    text = "\n".join("\t".join(r) for r in [("SERVICE", "#", *TOP_TITLES), *rows]) + "\n"
+    print(tabwrite(text, 4, 2), end="")
 
 
-def images(ctx: typer.Context, services: Annotated[list[str] | None, typer.Argument(help="Services")] = None,
-           quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Only IDs")] = False) -> None:
+def images(
+    ctx: typer.Context,
+    services: Services = None,
+    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Only display IDs")] = False,
+    fmt: Annotated[str, typer.Option("--format", help="Format the output. Values: [table | json] (default table)",
+                                     show_default=False)] = "table",
+) -> None:
     """List images used by the created containers."""
     from ..deploy import inspect
+    from ..deploy.humanize import ago, human_size
+    from .gotemplate import Record
+    from .tables import simple_table, write_records
 
     chosen = tuple(services or ())
     found = inspect.images(ctx.obj.session(chosen, by_name=True), chosen)
     if quiet:
+        ids: list[str] = []
         for row in found:
-            print(row.id)
+            short = row.id.split(":", 1)[-1]
+            if short not in ids:
+                ids.append(short)
+        print("".join(f"{i}\n" for i in ids), end="")
         return
-    rows = [("CONTAINER", "REPOSITORY", "TAG", "IMAGE ID", "SIZE")]
-    rows += [(r.container, r.repository, r.tag, r.id.split(":")[1][:12], f"{r.size / 1e6:.1f}MB") for r in found]
-    print(table(rows), end="")
+    if fmt == "json":
+        listed = [{"ID": r.id, "ContainerName": r.container, "Repository": r.repository, "Tag": r.tag,
+                   "Platform": r.platform, "Size": r.size, "LastTagTime": r.created} for r in found]
+        print(json.dumps(listed or None, separators=(",", ":"), ensure_ascii=False) + "\n")
+        return
+    cells = [(r.container, r.repository or "<none>", r.tag or "<none>", r.platform, r.id.split(":", 1)[-1][:12],
+              human_size(r.size, 3), ago(r.created)) for r in found]
+    if fmt.lower() in ("table", "pretty", ""):
+        print(simple_table(("CONTAINER", "REPOSITORY", "TAG", "PLATFORM", "IMAGE ID", "SIZE", "CREATED"), cells),
+              end="")
+        return
+    keys = ("ContainerName", "Repository", "Tag", "Platform", "ID", "Size", "Created")
+    records = [Record("imageSummary", dict(zip(keys, c, strict=True))) for c in cells]
+    header = dict(zip(keys, ("CONTAINER", "REPOSITORY", "TAG", "PLATFORM", "IMAGE ID", "SIZE", "CREATED"),
+                      strict=True))
+    print(write_records(fmt, records, header, default_table="table " + "\t".join(f"{{{{.{k}}}}}" for k in keys)),
+          end="")
+
+
+def volumes(
+    ctx: typer.Context,
+    services: Services = None,
+    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Only display volume names")] = False,
+    fmt: Annotated[str, typer.Option("--format", help=FORMAT_HELP + " (default table)", show_default=False)] = "table",
+) -> None:
+    """List volumes."""
+    from ..deploy import inspect
+    from .records import VOLUME_HEADER, VOLUME_TABLE, volume_record
+    from .tables import write_records
+
+    chosen = tuple(services or ())
+    found = inspect.volumes(ctx.obj.session(chosen, by_name=True), chosen)
+    if quiet:
+        print("".join(f"{v.name}\n" for v in found), end="")
+        return
+    print(write_records(fmt, [volume_record(v) for v in found], VOLUME_HEADER, default_table=VOLUME_TABLE), end="")

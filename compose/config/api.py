@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from . import cache
 from .options import Loaded, LoadOptions
+
+if TYPE_CHECKING:
+    from .variables import Variable
 
 
 def load(options: LoadOptions, environ: Mapping[str, str], stdin: str | None = None) -> Loaded:
@@ -30,3 +34,24 @@ def environment(options: LoadOptions, environ: Mapping[str, str], working_dir: s
     loader.name = name
     loader.read_env_files(working_dir)
     return {**loader.dotenv, **environ}
+
+
+def variables(options: LoadOptions, environ: Mapping[str, str], stdin: str | None = None) -> dict[str, Variable]:
+    """The variables the project's compose files use (``config --variables``), read from the files as written:
+    nothing is interpolated, validated or built."""
+    import os
+
+    from .discovery import STDIN
+    from .inputs import Inputs
+    from .loader import Loader
+    from .variables import extract
+    from .yamlload import parse_documents
+
+    loader = Loader(options, Inputs(environ, stdin=stdin))
+    loader.read_env_files(os.path.abspath(options.project_directory or options.cwd))
+    found: dict[str, Variable] = {}
+    for path in loader.config_files():
+        text = stdin or "" if path == STDIN else loader.read_text(path)
+        for doc in parse_documents(text, loader.show(path)):
+            found.update(extract(doc.data))
+    return found

@@ -86,9 +86,11 @@ class Loader:
         if self.options.env_files:
             paths = [discovery.absolute(p, self.cwd) for p in self.options.env_files]
             required = True
-        else:
+        elif self.options.dotenv:
             paths = [os.path.join(directory, ".env")]
             required = False
+        else:
+            return
         for path in paths:
             if not self.inputs.isfile(path):
                 if required:
@@ -198,6 +200,9 @@ class Loader:
             profiles=self.active_profiles(),
             wanted=opts.services,
             locate=self.locator,
+            all_resources=opts.all_resources,
+            consistency=opts.consistency,
+            env_resolution=opts.env_resolution,
         )
         return self.check_graph(project)
 

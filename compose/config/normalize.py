@@ -47,9 +47,10 @@ class Reader(Protocol):
 class Normalizer:
     """Converts one service at a time; errors carry the path and, when known, the place."""
 
-    def __init__(self, reader: Reader, locate: Locate) -> None:
+    def __init__(self, reader: Reader, locate: Locate, *, env_resolution: bool = True) -> None:
         self.reader = reader
         self.locate = locate
+        self.env_resolution = env_resolution  # read env_file files into environment
         self.errors: list[ConfigError] = []
 
     def fail(self, path: tuple[PathPart, ...], message: str) -> ConfigError:
@@ -168,7 +169,7 @@ class Normalizer:
 
     def environment(self, p: tuple[PathPart, ...], raw: Any, env_files: tuple[EnvFile, ...]) -> dict[str, str | None]:
         env: dict[str, str | None] = {}
-        for i, ef in enumerate(env_files):
+        for i, ef in enumerate(env_files if self.env_resolution else ()):
             if not self.reader.isfile(ef.path):
                 if ef.required:
                     self.errors.append(self.fail(p + ("env_file", i), f"env file {ef.path} not found"))

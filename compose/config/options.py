@@ -20,6 +20,10 @@ class LoadOptions:
     services: tuple[str, ...] = ()
     interpolate: bool = True
     cwd: str = "."
+    dotenv: bool = True  # read the project folder's .env when no env file is named (COMPOSE_DISABLE_ENV_FILE)
+    all_resources: bool = False  # keep networks, volumes, secrets and configs no service uses (--all-resources)
+    consistency: bool = True  # check references between services and resources (config --no-consistency)
+    env_resolution: bool = True  # fold env_file files into environment (config --no-env-resolution)
 
 
 @dataclass

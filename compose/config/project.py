@@ -96,8 +96,11 @@ def _keep(resources: dict[str, Any], used: set[str]) -> dict[str, Any]:
 def build_project(
     merged: Mapping[str, Any], *, name: str, working_dir: str, config_files: tuple[str, ...],
     reader: Reader, profiles: tuple[str, ...], wanted: tuple[str, ...], locate: Locate,
+    all_resources: bool = False, consistency: bool = True, env_resolution: bool = True,
 ) -> Project:
-    norm = Normalizer(reader, locate)
+    """``all_resources`` keeps what no service uses; without ``consistency`` only values are checked, not the
+    references between services and resources; without ``env_resolution`` env_file files are not read."""
+    norm = Normalizer(reader, locate, env_resolution=env_resolution)
     raw_services: dict[str, Any] = {k: v or {} for k, v in (merged.get("services") or {}).items()}
     enabled: dict[str, Service] = {}
     disabled: dict[str, Service] = {}
@@ -118,6 +121,10 @@ def build_project(
     if any("default" in s.networks for s in enabled.values()) and "default" not in networks:
         networks = {**networks, "default": Network(name=f"{name}_default")}
     used = _used(enabled.values())
+    if all_resources:
+        used = {kind: set(merged.get(kind) or {}) | names for kind, names in used.items()}
+        if "default" in networks:
+            used["networks"].add("default")
     project = Project(
         name=name, working_dir=working_dir, config_files=config_files,
         services=enabled,
@@ -131,7 +138,10 @@ def build_project(
         profiles=profiles,
         locations=_service_locations(raw_services, locate),
     )
-    check_consistency(project, locate, norm.errors)
+    if consistency:
+        check_consistency(project, locate, norm.errors)
+    elif norm.errors:
+        raise ConfigErrors(sorted(norm.errors, key=lambda e: (e.file or "", e.line, e.column)))
     return project
 
 

@@ -165,8 +165,12 @@ def _zero(value: Any) -> bool:
     return value is False or value == "" or (type(value) in (int, float) and value == 0)
 
 
-def service(s: Service, *, as_json: bool = False) -> dict[str, Any]:
+def service(s: Service, *, as_json: bool = False, env_files: bool = False) -> dict[str, Any]:
+    """One service as ``config`` prints it; ``env_files``: its env_file list too (when not folded in)."""
     out: dict[str, Any] = {}
+    if env_files and s.env_file:
+        out["env_file"] = [{"path": ef.path, **({"format": ef.format} if ef.format else {}), "required": ef.required}
+                           for ef in s.env_file]
     for f in dataclasses.fields(s):
         if f.name in _NOT_PRINTED:
             continue
@@ -269,11 +273,12 @@ def file_object(o: FileObject, *, as_json: bool = False) -> dict[str, Any]:
     return out if as_json else out | dict(o.extensions)
 
 
-def project_dict(p: Project, *, as_json: bool = False, escape: bool = True) -> dict[str, Any]:
-    """The project as ``config`` prints it; ``escape`` doubles ``$`` so the output loads back as is."""
+def project_dict(p: Project, *, as_json: bool = False, escape: bool = True, env_files: bool = False) -> dict[str, Any]:
+    """The project as ``config`` prints it; ``escape`` doubles ``$`` so the output loads back as is;
+    ``env_files``: the services' env_file lists (``--no-env-resolution``)."""
     j = as_json
-    out: dict[str, Any] = {"name": p.name,
-                           "services": {k: service(p.services[k], as_json=j) for k in sorted(p.services)}}
+    out: dict[str, Any] = {"name": p.name, "services": {k: service(p.services[k], as_json=j, env_files=env_files)
+                                                        for k in sorted(p.services)}}
     if p.networks:
         out["networks"] = {k: network(p.networks[k], as_json=j) for k in sorted(p.networks)}
     if p.volumes:

@@ -57,6 +57,9 @@ class UpOptions:
     no_build: bool = False
     pull: str | None = None
     renew_anon_volumes: bool = False
+    always_recreate_deps: bool = False  # dependencies pulled in by the services named are recreated too
+    ignore_orphans: bool = False  # COMPOSE_IGNORE_ORPHANS: no warning about them
+    all_resources: bool = False  # every declared network and volume, used or not
     quiet_pull: bool = False
 
 
@@ -82,14 +85,14 @@ class Converger:
             services = [project.services[name] for name in sorted(chosen)]
             images = self.images(services)
             self._check_ports(services)
-            ensure_networks(s, services)
+            ensure_networks(s, services, every=opts.all_resources)
             fault_point("up.networks")
-            self.fresh_volumes |= ensure_volumes(s, services)
+            self.fresh_volumes |= ensure_volumes(s, services, every=opts.all_resources)
             fault_point("up.volumes")
             s.rt.ensure_supervisor(project.name)  # spawned before any thread exists
             for level in project.levels(opts.services or None, with_deps=not opts.no_deps):
                 todo = [project.services[name] for name in level]
-                with ThreadPoolExecutor(max_workers=max(1, min(8, len(todo)))) as pool:
+                with ThreadPoolExecutor(max_workers=s.workers(len(todo))) as pool:
                     futures = [pool.submit(self._converge, svc, images[svc.name]) for svc in todo]
                     failed = [e for e in (f.exception() for f in futures) if e is not None]
                 if failed:
@@ -100,6 +103,8 @@ class Converger:
     def _orphans(self) -> None:
         s = self.s
         orphans = s.orphans()
+        if orphans and self.opts.ignore_orphans and not self.opts.remove_orphans:
+            return
         if orphans and self.opts.remove_orphans:
             for c in orphans:
                 remove_container(s, c, self.opts.timeout)
@@ -151,15 +156,18 @@ class Converger:
 
     def _converge(self, svc: Service, image: Image) -> None:
         s, opts = self.s, self.opts
-        await_dependencies(s, svc)
+        if not opts.no_start:  # a create waits for nothing: up attached waits as it starts
+            await_dependencies(s, svc)
         existing = {number_of(c): c for c in s.of(svc.name)}
         bounced = any(cond.restart and dep in self.recreated for dep, cond in svc.depends_on.items())
+        named = not opts.services or svc.name in opts.services
+        force = opts.force_recreate if named else opts.always_recreate_deps
         actions = plan_service(
             self._desired(svc), config_hash(svc), image.id,
             {n: Existing(number=n, config_hash=c.spec.labels.get(labels.CONFIG_HASH, ""),
                          image_id=c.spec.image_id, running=c.running and not c.stopping)
              for n, c in existing.items()},
-            Policy(force_recreate=opts.force_recreate, no_recreate=opts.no_recreate, no_start=opts.no_start),
+            Policy(force_recreate=force, no_recreate=opts.no_recreate, no_start=opts.no_start),
             dependency_recreated=bounced)
         progress = s.progress
         for action in actions:
@@ -178,7 +186,8 @@ class Converger:
                 start_container(s, svc.name, c)
                 progress.event("Container", c.name, "Restarted")
             elif action.step is Step.KEEP:
-                progress.event("Container", c.name, "Running")
+                if c.running:
+                    progress.event("Container", c.name, "Running")
             elif action.step is Step.RECREATE:
                 progress.event("Container", c.name, "Recreate")
                 self.recreated.add(svc.name)
@@ -191,7 +200,7 @@ class Converger:
         anonymous volumes; only then is the old one stopped and removed and the new one renamed. If the
         creation fails, the old container is left as it was."""
         s = self.s
-        name = container_name(s.project, svc, number)
+        name = container_name(s.project, svc, number, s.separator)
         cid = create_container(s, svc, number, image, f"{old.id[:12]}_{name}", frozenset(self.fresh_volumes),
                                inherit=old, renew=self.opts.renew_anon_volumes)
         remove_container(s, old, self.opts.timeout, quiet=True)
@@ -205,7 +214,7 @@ class Converger:
 
     def _create_and_start(self, svc: Service, number: int, image: Image, recreated: bool = False) -> None:
         s = self.s
-        name = container_name(s.project, svc, number)
+        name = container_name(s.project, svc, number, s.separator)
         s.progress.event("Container", name, "Creating")
         cid = create_container(s, svc, number, image, name, frozenset(self.fresh_volumes))
         s.progress.event("Container", name, "Recreated" if recreated else "Created")

@@ -301,3 +301,30 @@ def build_services(session: Session, req: BuildRequest) -> str | None:
     if req.push:
         push_images(session, [s.service for s in specs if project.services[s.service].image], quiet=req.quiet)
     return None
+
+
+def familiar_to_full(ref: str) -> str:
+    """A reference as Docker's ``ParseDockerRef(...).String()`` writes it: ``docker.io/library/busybox:latest``."""
+    name, _, digest = ref.partition("@")
+    first, slash, _ = name.partition("/")
+    if not slash or ("." not in first and ":" not in first and first != "localhost"):
+        name = "docker.io/" + ("library/" + name if not slash else name)
+    last = name.rsplit("/", 1)[-1]
+    if ":" not in last and not digest:
+        name += ":latest"
+    return name + (f"@{digest}" if digest else "")
+
+
+def pinned(ref: str) -> str:
+    """``config --resolve-image-digests``: ``ref`` with the digest of the image of that name here."""
+    from engine.errors import EngineError
+    from engine.images.store import ImageStore
+    from engine.state import Root
+
+    if "@" in ref:
+        return familiar_to_full(ref)
+    try:
+        image = ImageStore(Root.from_env()).get(ref)
+    except EngineError:
+        raise UpError(f"cannot pin {ref} to a digest: no such image here (pull or build it first)") from None
+    return f"{familiar_to_full(ref)}@{image.digest}"

@@ -1,52 +1,29 @@
-"""What the read-only commands show: ``ps``, ``ls``, ``top``, ``images``, ``port``, ``stats``.
+"""What the listing commands show: ``ps``, ``ls``, ``images``, ``volumes``, ``port``.
 
-Each function returns plain rows or records; the CLI chooses the format.
+Each function returns plain records with the values Docker Compose v2.40
+reports (``pkg/compose/ps.go``, ``ls.go``, ``images.go``, ``volumes.go``);
+the CLI chooses the format.
 """
 
 from __future__ import annotations
 
 import os
-import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..errors import UsageError
 from . import labels
-from .session import service_of
+from .humanize import state_text, status_text
+from .session import number_of, service_of
 
 if TYPE_CHECKING:
-    from engine.runtime.containers import Container, Runtime
+    from engine.images.model import Image
+    from engine.runtime.containers import Container
+    from engine.runtime.spec import MountSpec
     from engine.state import Root
 
     from .session import Session
-
-
-def ago(stamp: str | None, now: float | None = None) -> str:
-    """``5 minutes ago``, as Docker words it."""
-    from engine.runtime.logs import parse_timestamp
-
-    if not stamp:
-        return ""
-    secs = max(0.0, (time.time() if now is None else now) - parse_timestamp(stamp))
-    for size, unit in ((86400, "day"), (3600, "hour"), (60, "minute")):
-        if secs >= size:
-            n = int(secs // size)
-            return f"{n} {unit}{'s' if n > 1 else ''} ago"
-    return f"{int(secs)} seconds ago"
-
-
-def status_text(rt: Runtime, c: Container) -> str:
-    """Docker's wording: ``Up 5 minutes (healthy)``, ``Exited (0) 2 minutes ago``."""
-    if c.status in ("running", "paused"):
-        health = rt.health(c.id)
-        up = ago(c.started_at).replace(" ago", "")
-        return f"Up {up}" + (" (Paused)" if c.status == "paused" else "") + (f" ({health})" if health else "")
-    if c.status == "restarting":
-        return f"Restarting ({c.exit_code if c.exit_code is not None else 'unknown'})"
-    if c.status == "exited":
-        return f"Exited ({c.exit_code if c.exit_code is not None else 'unknown'}) {ago(c.finished_at)}"
-    return "Created"
 
 
 @dataclass(frozen=True)
@@ -59,97 +36,156 @@ class Publisher:
 
 @dataclass(frozen=True)
 class PsEntry:
+    """One container as ``docker compose ps`` describes it (``api.ContainerSummary``)."""
+
     id: str
     name: str
     image: str
     command: str
     project: str
     service: str
+    created: float  # seconds since the epoch
     state: str
+    status: str
     health: str
     exit_code: int
-    created: str
-    status: str
-    publishers: tuple[Publisher, ...] = field(default_factory=tuple)
+    number: int = 0
+    publishers: tuple[Publisher, ...] = ()
+    labels: Mapping[str, str] = field(default_factory=dict)
+    mounts: tuple[str, ...] = ()
+    local_volumes: int = 0
+    networks: tuple[str, ...] = ()
 
-    @property
-    def ports(self) -> str:
-        return ", ".join(f"{p.url}:{p.published_port}->{p.target_port}/{p.protocol}" for p in self.publishers)
+
+def volume_name(m: MountSpec) -> str | None:
+    """The volume a mount comes from (named or anonymous), None for a bind or tmpfs."""
+    if m.type == "bind" and m.source and "/volumes/" in m.source and m.source.rstrip("/").endswith("/_data"):
+        return os.path.basename(os.path.dirname(m.source.rstrip("/")))
+    return None
 
 
-def ps(session: Session, services: Sequence[str] = (), *, all_: bool = False,
-       statuses: Sequence[str] = ()) -> list[PsEntry]:
-    """The project's containers (one-off ones too), running ones only unless ``all_`` or ``statuses``."""
+def _publishers(c: Container, exposed: Sequence[str]) -> tuple[Publisher, ...]:
+    """Published ports, and exposed ones (no host side) as Docker's container list gives them."""
+    out = [Publisher(p.host_ip or "0.0.0.0", p.container_port, p.host_port, p.protocol) for p in c.spec.ports]
+    published = {(p.target_port, p.protocol) for p in out}
+    for item in exposed:
+        port, _, proto = item.partition("/")
+        first, _, last = port.partition("-")
+        if not first.isdigit():
+            continue
+        for number in range(int(first), int(last or first) + 1):
+            if (number, proto or "tcp") not in published:
+                published.add((number, proto or "tcp"))
+                out.append(Publisher("", number, 0, proto or "tcp"))
+    return tuple(sorted(out, key=lambda p: (p.target_port, p.url, p.published_port, p.protocol)))
+
+
+class _Images:
+    """Image records by id, each read once."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.cache: dict[str, Image | None] = {}
+
+    def get(self, image_id: str) -> Image | None:
+        from engine.errors import EngineError
+
+        if image_id not in self.cache:
+            try:
+                self.cache[image_id] = self.session.images.get(image_id)
+            except EngineError:
+                self.cache[image_id] = None
+        return self.cache[image_id]
+
+
+def image_name(session: Session, c: Container) -> str:
+    """The image a container was made from, by the name it was given (not its digest)."""
+    named = c.spec.labels.get(labels.IMAGE)
+    if named:
+        return named
+    svc = session.project.services.get(service_of(c))
+    return svc.image_name(session.project.name) if svc else c.spec.image_id
+
+
+def entry(session: Session, c: Container, images: _Images | None = None) -> PsEntry:
+    from engine.runtime.logs import parse_timestamp
+
+    images = images or _Images(session)
+    svc = session.project.services.get(service_of(c))
+    image = images.get(c.spec.image_id)
+    exposed = [*(svc.expose if svc else ()), *(image.config.exposed_ports if image else ())]
+    tags = {**(dict(image.config.labels) if image else {}), **c.spec.labels}
+    mounts, local = [], 0
+    for m in c.spec.mounts:
+        vol = volume_name(m)
+        if vol is not None:
+            mounts.append(vol)
+            local += 1
+        elif m.type == "bind" and m.source:
+            mounts.append(m.source)
+    health = session.rt.health(c.id) if c.status == "running" else None
+    return PsEntry(
+        id=c.id, name=c.name, image=image_name(session, c), command=" ".join(c.spec.argv),
+        project=c.spec.labels.get(labels.PROJECT, session.project.name), service=service_of(c),
+        created=parse_timestamp(c.created), state=state_text(c.status, c.started_at),
+        status=status_text(c.status, started_at=c.started_at, finished_at=c.finished_at, exit_code=c.exit_code,
+                           health=session.rt.health(c.id)),
+        health=health or "", exit_code=(c.exit_code or 0) if c.status == "exited" else 0, number=number_of(c),
+        publishers=_publishers(c, exposed), labels=tags, mounts=tuple(mounts), local_volumes=local,
+        networks=tuple(e.network for e in c.spec.endpoints))
+
+
+def ps(session: Session, services: Sequence[str] = (), *, all_: bool = False, statuses: Sequence[str] = (),
+       orphans: bool = True) -> list[PsEntry]:
+    """The project's containers, sorted by name: running ones, or every one (one-off ones too) with ``all_``
+    or ``statuses``; without ``orphans``, only those of services the project declares."""
     wanted = set(statuses)
+    everything = all_ or bool(wanted)
+    chosen = services or None
+    if chosen is None and not orphans:
+        chosen = tuple(session.project.services)
+    found = session.containers(chosen) + (session.containers(chosen, oneoff=True) if everything else [])
+    images = _Images(session)
     out = []
-    for c in session.containers(services or None) + session.containers(services or None, oneoff=True):
-        if wanted and c.status not in wanted:
+    for c in found:
+        if not everything and c.status not in ("running", "paused", "restarting"):
             continue
-        if not all_ and not wanted and c.status not in ("running", "paused", "restarting"):
+        e = entry(session, c, images)
+        if wanted and e.state not in wanted:
             continue
-        service = service_of(c)
-        svc = session.project.services.get(service)
-        out.append(PsEntry(
-            id=c.id, name=c.name, image=svc.image_name(session.project.name) if svc else c.spec.image_id[:19],
-            command=" ".join(c.spec.argv), project=session.project.name, service=service, state=c.status,
-            health=session.rt.health(c.id) or "", exit_code=c.exit_code or 0, created=ago(c.created),
-            status=status_text(session.rt, c),
-            publishers=tuple(Publisher(p.host_ip or "0.0.0.0", p.container_port, p.host_port, p.protocol)
-                             for p in c.spec.ports)))
-    return out
+        out.append(e)
+    return sorted(out, key=lambda e: e.name)
 
 
 @dataclass(frozen=True)
 class ProjectSummary:
     name: str
-    status: str  # ``running(2), exited(1)``
+    status: str  # ``exited(1), running(2)``
     config_files: str
-    running: bool
 
 
-def projects(root: Root) -> list[ProjectSummary]:
-    """Every compose project with containers in this state root (``ls``)."""
+def projects(root: Root, *, all_: bool = False) -> list[ProjectSummary]:
+    """Every compose project with containers in this state root (``ls``): running ones, or all with ``all_``."""
     from engine.runtime.containers import Runtime
 
     states: dict[str, dict[str, int]] = {}
-    files: dict[str, str] = {}
+    files: dict[str, list[str]] = {}
     for c in Runtime(root).list():
         name = c.spec.labels.get(labels.PROJECT)
-        if not name:
+        if not name or labels.CONFIG_HASH not in c.spec.labels:
+            continue
+        state = state_text(c.status, c.started_at)
+        if not all_ and state not in ("running", "paused", "restarting"):
             continue
         counts = states.setdefault(name, {})
-        counts[c.status] = counts.get(c.status, 0) + 1
-        files.setdefault(name, c.spec.labels.get(labels.CONFIG_FILES, ""))
+        counts[state] = counts.get(state, 0) + 1
+        seen = files.setdefault(name, [])
+        for f in c.spec.labels.get(labels.CONFIG_FILES, "").split(","):
+            if f not in seen:
+                seen.append(f)
     return [ProjectSummary(name=n, status=", ".join(f"{s}({k})" for s, k in sorted(counts.items())),
-                           config_files=files[n], running=bool(counts.get("running")))
+                           config_files=",".join(files[n]))
             for n, counts in sorted(states.items())]
-
-
-def top(session: Session, services: Sequence[str] = ()) -> list[tuple[str, list[tuple[str, ...]]]]:
-    """For each running container: its name and one row per process (UID, PID, PPID, C, STIME, TTY, TIME, CMD)."""
-    out = []
-    for c in session.containers(services or None):
-        if c.status != "running":
-            continue
-        rows = [_proc_row(pid) for pid in sorted(session.rt.cgroups.container(c.id).pids())]
-        out.append((c.name, rows))
-    return out
-
-
-def _proc_row(pid: int) -> tuple[str, ...]:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            stat = fh.read()
-        with open(f"/proc/{pid}/cmdline", "rb") as fh:
-            cmd = fh.read().replace(b"\0", b" ").decode(errors="replace").strip()
-        with open(f"/proc/{pid}/status") as fh:
-            uid = next(line.split()[1] for line in fh if line.startswith("Uid:"))
-    except OSError:
-        return (str(pid), "", "", "", "", "", "", "")
-    fields = stat[stat.rindex(b")") + 2:].split()
-    ticks = (int(fields[11]) + int(fields[12])) // 100
-    return (uid, str(pid), fields[1].decode(), "0", "", "?",
-            f"{ticks // 3600:02}:{ticks // 60 % 60:02}:{ticks % 60:02}", cmd)
 
 
 @dataclass(frozen=True)
@@ -157,23 +193,60 @@ class ImageRow:
     container: str
     repository: str
     tag: str
-    id: str
+    platform: str
+    id: str  # sha256:...
     size: int
+    created: str  # RFC 3339
+
+
+def split_reference(ref: str) -> tuple[str, str]:
+    """(repository, tag) of an image reference as Docker names them: a missing tag is ``latest``."""
+    if "@" in ref:
+        return ref.split("@", 1)[0], ""
+    slash = ref.rfind("/")
+    colon = ref.rfind(":")
+    if colon > slash:
+        repo, tag = ref[:colon], ref[colon + 1:]
+    else:
+        repo, tag = ref, "latest"
+    for prefix in ("docker.io/library/", "docker.io/"):
+        if repo.startswith(prefix):
+            repo = repo[len(prefix):]
+            break
+    return repo, tag
 
 
 def images(session: Session, services: Sequence[str] = ()) -> list[ImageRow]:
-    """The image of each of the project's containers (``images``)."""
-    from engine.errors import NotFound
-
+    """The image of each of the project's containers, one-off ones too (``images``), by container name."""
+    store = _Images(session)
     out = []
-    for c in session.containers(services or None):
-        try:
-            image = session.images.get(c.spec.image_id)
-        except NotFound:  # the image may be gone
+    for c in session.containers(services or None) + session.containers(services or None, oneoff=True):
+        image = store.get(c.spec.image_id)
+        if image is None:  # the image may be gone
             continue
-        repo, _, tag = (image.refs[0] if image.refs else "<none>:<none>").rpartition(":")
-        out.append(ImageRow(container=c.name, repository=repo, tag=tag, id=image.id, size=image.size))
-    return out
+        repo, tag = split_reference(image_name(session, c))
+        out.append(ImageRow(container=c.name, repository=repo, tag=tag,
+                            platform=f"{image.os or 'linux'}/{image.architecture or 'amd64'}", id=image.id,
+                            size=image.size, created=image.created))
+    return sorted(out, key=lambda r: r.container)
+
+
+@dataclass(frozen=True)
+class VolumeRow:
+    name: str
+    driver: str
+    mountpoint: str
+    labels: Mapping[str, str]
+
+
+def volumes(session: Session, services: Sequence[str] = ()) -> list[VolumeRow]:
+    """The project's volumes (by label); with ``services``, those their containers mount."""
+    project = session.project.name
+    found = [v for v in session.vols.list() if v.labels.get(labels.PROJECT) == project]
+    if services:
+        used = {volume_name(m) for c in session.containers(services) for m in c.spec.mounts}
+        found = [v for v in found if v.name in used]
+    return [VolumeRow(v.name, v.driver, v.mountpoint, dict(v.labels)) for v in sorted(found, key=lambda v: v.name)]
 
 
 def port(session: Session, service: str, private_port: int, protocol: str = "tcp", index: int = 1) -> str:
@@ -183,46 +256,3 @@ def port(session: Session, service: str, private_port: int, protocol: str = "tcp
         if p.container_port == private_port and p.protocol == protocol:
             return f"{p.host_ip or '0.0.0.0'}:{p.host_port}"
     raise UsageError(f"no port {private_port}/{protocol} published for container {c.name}")
-
-
-@dataclass(frozen=True)
-class Usage:
-    """One sample of a container's resource use."""
-
-    id: str
-    name: str
-    taken_at: float
-    cpu_ns: int | None
-    memory: int
-    memory_limit: int
-    rx: int
-    tx: int
-    pids: int
-
-
-def usage(session: Session, containers: Sequence[Container]) -> list[Usage]:
-    """A sample of each container's cgroup counters and network bytes (``stats``)."""
-    out = []
-    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    for c in containers:
-        s = session.rt.cgroups.container(c.id).stats()
-        now = session.refresh(c)
-        rx, tx = _net_io(now.pid) if now.running else (0, 0)
-        out.append(Usage(id=c.id, name=c.name, taken_at=time.monotonic(), cpu_ns=s.cpu_usage_ns,
-                         memory=s.memory_usage or 0, memory_limit=s.memory_limit or total, rx=rx, tx=tx,
-                         pids=s.pids_current or 0))
-    return out
-
-
-def _net_io(pid: int) -> tuple[int, int]:
-    rx = tx = 0
-    try:
-        with open(f"/proc/{pid}/net/dev") as fh:
-            for line in list(fh)[2:]:
-                name, data = line.split(":", 1)
-                if name.strip() != "lo":
-                    fields = data.split()
-                    rx, tx = rx + int(fields[0]), tx + int(fields[8])
-    except OSError:
-        pass
-    return rx, tx

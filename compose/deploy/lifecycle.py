@@ -35,31 +35,39 @@ def _by_level(session: Session, containers: Iterable[Container], *, reverse: boo
     return [sorted(g, key=lambda c: c.name) for g in groups if g]
 
 
-def _each(containers: Sequence[Container], fn: Callable[[Container], None]) -> None:
-    """``fn`` on every container at once; the first failure is raised once all are done."""
+def _each(session: Session, containers: Sequence[Container], fn: Callable[[Container], None]) -> None:
+    """``fn`` on every container at once (within ``--parallel``); the first failure is raised once all are
+    done."""
     if not containers:
         return
-    with ThreadPoolExecutor(max_workers=min(8, len(containers))) as pool:
+    with ThreadPoolExecutor(max_workers=session.workers(len(containers))) as pool:
         futures = [pool.submit(fn, c) for c in containers]
         errors = [e for e in (f.exception() for f in futures) if e is not None]
     if errors:
         raise errors[0]
 
 
-def start(session: Session, services: Sequence[str] = ()) -> None:
-    """Start the stopped containers of ``services`` (all when empty), each service once its dependencies hold."""
+def start(session: Session, services: Sequence[str] = (), cancel: Callable[[], bool] | None = None) -> None:
+    """Start the stopped containers of ``services`` (all when empty), each service once its dependencies hold.
+
+    ``cancel`` is asked while dependencies are awaited and between levels: when it says so, ``Cancelled``.
+    """
+    from ..errors import Cancelled
+
     with session.lock():
         for group in _by_level(session, session.containers(services or None), reverse=False):
+            if cancel is not None and cancel():
+                raise Cancelled("interrupted")
             for svc in sorted({service_of(c) for c in group}):
                 if svc in session.project.services:
-                    await_dependencies(session, session.project.services[svc])
+                    await_dependencies(session, session.project.services[svc], cancel=cancel)
 
             def one(c: Container) -> None:
                 if not c.running:
                     session.progress.event("Container", c.name, "Starting")
                     start_container(session, service_of(c), c)
                     session.progress.event("Container", c.name, "Started")
-            _each(group, one)
+            _each(session, group, one)
         session.changed()
 
 
@@ -72,34 +80,66 @@ def stop(session: Session, services: Sequence[str] = (), timeout: float | None =
                     session.progress.event("Container", c.name, "Stopping")
                     stop_container(session, c, timeout)
                     session.progress.event("Container", c.name, "Stopped")
-            _each(group, one)
+            _each(session, group, one)
         session.changed()
 
 
-def restart(session: Session, services: Sequence[str] = (), timeout: float | None = None) -> None:
-    """Stop and start each container of ``services``, in dependency order, waiting for dependencies."""
+def restart_set(session: Session, services: Sequence[str], *, no_deps: bool = False) -> tuple[str, ...]:
+    """What ``restart SERVICES`` restarts: them, and (unless ``no_deps``) the services that depend on them with
+    ``restart: true``, transitively."""
+    chosen = set(services)
+    if no_deps or not chosen:
+        return tuple(sorted(chosen))
+    grew = True
+    while grew:
+        grew = False
+        for name, svc in session.project.services.items():
+            if name not in chosen and any(dep in chosen and cond.restart for dep, cond in svc.depends_on.items()):
+                chosen.add(name)
+                grew = True
+    return tuple(sorted(chosen))
+
+
+def restart(session: Session, services: Sequence[str] = (), timeout: float | None = None, *,
+            no_deps: bool = False) -> None:
+    """Stop and start each container of ``services`` (and their ``restart: true`` dependents unless
+    ``no_deps``), in dependency order, waiting for dependencies."""
+    chosen = restart_set(session, services, no_deps=no_deps)
     with session.lock():
-        for group in _by_level(session, session.containers(services or None), reverse=False):
+        for group in _by_level(session, session.containers(chosen or None), reverse=False):
             for svc in sorted({service_of(c) for c in group}):
                 if svc in session.project.services:
-                    await_dependencies(session, session.project.services[svc])
+                    await_dependencies(session, session.project.services[svc], restart_only=True)
 
             def one(c: Container) -> None:
+                from .events import journal
+
                 session.progress.event("Container", c.name, "Restarting")
                 stop_container(session, c, timeout)
                 start_container(session, service_of(c), c)
+                journal(session, c, "restart")
                 session.progress.event("Container", c.name, "Started")
-            _each(group, one)
+            _each(session, group, one)
         session.changed()
 
 
-def kill(session: Session, services: Sequence[str] = (), signal: str = "SIGKILL") -> None:
+def kill(session: Session, services: Sequence[str] = (), signal: str = "SIGKILL", *,
+         remove_orphans: bool = False) -> None:
+    """Send ``signal`` to the running containers of ``services`` (``--remove-orphans``: and remove orphans)."""
     with session.lock():
         def one(c: Container) -> None:
             if c.running:
+                from .events import journal
+                from .steps import signal_number
+
+                session.progress.event("Container", c.name, "Killing")
+                journal(session, c, "kill", signal=str(signal_number(signal)))
                 session.rt.kill(c.id, signal)
                 session.progress.event("Container", c.name, "Killed")
-        _each(session.in_order(session.containers(services or None), reverse=True), one)
+        _each(session, session.in_order(session.containers(services or None), reverse=True), one)
+        if remove_orphans:
+            for c in session.orphans():
+                remove_container(session, c, None)
         session.changed()
 
 
@@ -146,14 +186,31 @@ def wait(session: Session, services: Sequence[str], poll: float = 0.1) -> Contai
         time.sleep(poll)
 
 
-def down(session: Session, *, volumes: bool = False, remove_orphans: bool = False,
+def dependents(session: Session, services: Sequence[str]) -> set[str]:
+    """``services`` and every service that depends on one of them, transitively."""
+    chosen = set(services)
+    grew = True
+    while grew:
+        grew = False
+        for name, svc in session.project.services.items():
+            if name not in chosen and any(dep in chosen for dep in svc.depends_on):
+                chosen.add(name)
+                grew = True
+    return chosen
+
+
+def down(session: Session, services: Sequence[str] = (), *, volumes: bool = False, remove_orphans: bool = False,
          timeout: float | None = None) -> None:
-    """Remove the project's containers (dependents first), its networks and, with ``volumes``, its volumes."""
+    """Remove the project's containers (dependents first; with ``services``, theirs and their dependents'),
+    its networks (those no container uses any more) and, with ``volumes``, its volumes."""
     project = session.project
     progress = session.progress
     with session.lock():
         reconcile(session)
         mine = session.containers() + session.containers(oneoff=True)
+        if services:
+            wanted = dependents(session, services)
+            mine = [c for c in mine if service_of(c) in wanted]
         keep_orphans = [c for c in mine if service_of(c) not in project.services and not remove_orphans]
         todo = [c for c in mine if c not in keep_orphans]
         groups = _by_level(session, todo, reverse=True)
@@ -161,7 +218,7 @@ def down(session: Session, *, volumes: bool = False, remove_orphans: bool = Fals
             orphans = [c for c in todo if service_of(c) not in project.services]
             groups = [orphans] + [[c for c in g if c not in orphans] for g in groups]
         for group in groups:
-            _each(group, lambda c: remove_container(session, c, timeout, anonymous_volumes=volumes))
+            _each(session, group, lambda c: remove_container(session, c, timeout, anonymous_volumes=volumes))
         fault_point("down.containers")
         nets = [n for n in session.nets.list() if n.labels.get(labels.PROJECT) == project.name]
         vols = [v for v in session.vols.list() if v.labels.get(labels.PROJECT) == project.name] if volumes else []
@@ -174,6 +231,13 @@ def down(session: Session, *, volumes: bool = False, remove_orphans: bool = Fals
                 session.nets.remove(net.name)
                 progress.event("Network", net.name, "Removed")
         for vol in vols:
-            session.vols.remove(vol.name)
+            from engine.errors import EngineError
+
+            progress.event("Volume", vol.name, "Removing")
+            try:
+                session.vols.remove(vol.name)
+            except EngineError:
+                progress.event("Volume", vol.name, "Resource is still in use")
+                continue
             progress.event("Volume", vol.name, "Removed")
         session.drop_lock()

@@ -1,21 +1,40 @@
-"""Containers' logs as ``logs`` and attached ``up`` print them: ``name  | line``, followed as they grow."""
+"""Containers' output as ``logs`` and attached ``up`` print it: ``db-1  | line``, followed as it grows.
+
+The prefix and colours are Docker Compose v2.40.3's (cmd/formatter/logs.go,
+colors.go at 49b1c1e9): the container's name without the project, padded
+to the longest name plus one, then `` | ``, the whole prefix in the colour
+of its service; the colours cycle through cyan, yellow, green, magenta,
+blue and their bold forms. A service keeps its colour: it is given by the
+service's place among the services shown. Attached ``up`` writes the lines
+a container wrote on stderr to our stderr (as Compose attaches both
+streams); ``logs`` writes them all to stdout (as Compose copies both to it).
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TextIO
+
+from . import labels
+from .session import short_name
 
 if TYPE_CHECKING:
     from engine.runtime.containers import Container, Runtime
 
     from .session import Session
 
-COLORS = ["36", "33", "32", "35", "34", "96", "93", "92", "95", "94"]
+COLORS = ("36", "33", "32", "35", "34", "36;1", "33;1", "32;1", "35;1", "34;1")
+RESET_LINE = "\r\x1b[K"
+
+
+def colored(code: str, text: str) -> str:
+    return f"\x1b[{code}m{text}\x1b[0m"
 
 
 def since(value: str | None, now: float | None = None) -> float | None:
@@ -48,6 +67,53 @@ def since(value: str | None, now: float | None = None) -> float | None:
     return moment.timestamp()
 
 
+class LogPrinter:
+    """Prints lines of several containers with their prefixes, and status lines (``web-1 exited with code 0``).
+
+    ``colors`` maps a source (the short container name) to its colour code. Thread-safe.
+    """
+
+    def __init__(self, sources: Sequence[str], colors: dict[str, str] | None = None, *, color: bool = False,
+                 prefix: bool = True, timestamps: bool = False, out: TextIO | None = None,
+                 err: TextIO | None = None, split_streams: bool = True) -> None:
+        self.out, self.err = out or sys.stdout, err or sys.stderr
+        self.split_streams = split_streams  # a container's stderr lines to ``err`` (else all to ``out``)
+        self.color, self.prefix, self.timestamps = color, prefix, timestamps
+        self.colors = dict(colors or {})
+        self.width = max((len(s) for s in sources), default=0) + 1
+        self.lock = threading.Lock()
+
+    def _paint(self, source: str, text: str) -> str:
+        code = self.colors.get(source)
+        return colored(code, text) if self.color and code else text
+
+    def head(self, source: str) -> str:
+        return self._paint(source, f"{source:<{self.width}} | ") if self.prefix else ""
+
+    def line(self, source: str, text: str, *, stream: str = "stdout", stamp: str = "") -> None:
+        target = self.err if stream == "stderr" and self.split_streams else self.out
+        body = text[:-1] if text.endswith("\n") else text
+        with self.lock:
+            for part in body.split("\n"):
+                target.write(f"{self.head(source)}{stamp + ' ' if self.timestamps and stamp else ''}{part}\n")
+            target.flush()
+
+    def status(self, source: str, message: str) -> None:
+        """A line of the stream's own: ``web-1 exited with code 0`` (in the container's colour)."""
+        reset = RESET_LINE if self.color else ""
+        text = f"{source} {message}" if source else f" {message}"
+        with self.lock:
+            self.out.write(self._paint(source, reset + text) + "\n")
+            self.out.flush()
+
+
+def service_colors(containers: Sequence[Container]) -> dict[str, str]:
+    """Each container's colour: its service's place among the services shown, so replicas share one."""
+    services = sorted({c.spec.labels.get(labels.SERVICE, c.name) for c in containers})
+    place = {s: COLORS[i % len(COLORS)] for i, s in enumerate(services)}
+    return {short_name(c): place[c.spec.labels.get(labels.SERVICE, c.name)] for c in containers}
+
+
 @dataclass
 class Record:
     time: str
@@ -57,41 +123,41 @@ class Record:
 
 @dataclass
 class _Source:
-    label: str
+    name: str
     path: str
     offset: int
     inode: int
-    pending: list[Record] | None = field(default=None)
+    pending: list[Record] = field(default_factory=list)
 
 
 class LogFollower:
-    """Prints new entries of several containers' logs, each line prefixed with the container's name."""
+    """Reads what several containers write to their logs: at first what ``tail`` keeps (all of it when
+    None, nothing with ``new_only``), then each new line once."""
 
-    def __init__(self, runtime: Runtime, containers: list[Container], *, color: bool, tail: int | None,
-                 timestamps: bool, prefix: bool = True, since: float | None = None, until: float | None = None,
-                 out: TextIO | None = None) -> None:
-        self.out = out or sys.stdout
-        self.color, self.timestamps, self.prefix = color, timestamps, prefix
+    def __init__(self, runtime: Runtime, containers: Sequence[Container], printer: LogPrinter, *,
+                 tail: int | None = None, new_only: bool = False, since: float | None = None,
+                 until: float | None = None) -> None:
+        self.printer = printer
         self.since, self.until = since, until
-        width = max((len(c.name) for c in containers), default=0)
         self.sources: list[_Source] = []
-        for i, c in enumerate(containers):
-            label = c.name.ljust(width)
-            if color:
-                label = f"\x1b[{COLORS[i % len(COLORS)]}m{label}\x1b[0m"
-            path = runtime.log_path(c.id)
+        for c in containers:
+            self.add(runtime, c, tail=tail, new_only=new_only)
+
+    def add(self, runtime: Runtime, c: Container, *, tail: int | None = None, new_only: bool = True) -> None:
+        path = runtime.log_path(c.id)
+        src = _Source(name=short_name(c), path=path, offset=_size(path), inode=_inode(path))
+        if not new_only:
             entries = _entries_of(path)
             skip = max(0, len(entries) - tail) if tail is not None and tail >= 0 else 0
-            self.sources.append(_Source(label=label, path=path, offset=_size(path), inode=_inode(path),
-                                        pending=entries[skip:]))
+            src.pending = entries[skip:]
+        self.sources.append(src)
 
     def poll(self) -> None:
+        """Print what is new."""
         for src in self.sources:
-            entries = src.pending if src.pending is not None else self._new(src)
-            src.pending = None  # what was there at the start goes out once; then only new lines
+            entries, src.pending = src.pending + self._new(src), []
             for rec in entries:
-                self._print(src.label, rec)
-        self.out.flush()
+                self._print(src.name, rec)
 
     def _new(self, src: _Source) -> list[Record]:
         inode = _inode(src.path)
@@ -108,22 +174,22 @@ class LogFollower:
         out = []
         for line in complete.splitlines():
             if line.strip():
-                raw = json.loads(line)
+                try:
+                    raw = json.loads(line)
+                except ValueError:
+                    continue
                 out.append(Record(time=str(raw.get("time", "")), stream=str(raw.get("stream", "")),
                                   log=str(raw.get("log", ""))))
         return out
 
-    def _print(self, label: str, rec: Record) -> None:
+    def _print(self, name: str, rec: Record) -> None:
         from engine.runtime.logs import parse_timestamp
 
         if self.since is not None or self.until is not None:
             t = parse_timestamp(rec.time)
             if (self.since is not None and t < self.since) or (self.until is not None and t > self.until):
                 return
-        text = rec.log
-        stamp = rec.time + " " if self.timestamps else ""
-        head = f"{label}  | " if self.prefix else ""
-        self.out.write(f"{head}{stamp}{text}" if text.endswith("\n") else f"{head}{stamp}{text}\n")
+        self.printer.line(name, rec.log, stream=rec.stream, stamp=rec.time)
 
 
 def _entries_of(path: str) -> list[Record]:
@@ -150,15 +216,23 @@ def show(session: Session, services: Sequence[str] = (), *, index: int | None = 
          tail: int | None = None, since_time: float | None = None, until_time: float | None = None,
          timestamps: bool = False, color: bool = False, prefix: bool = True, poll: float = 0.1) -> None:
     """``logs``: print the containers' logs; with ``follow``, keep printing until every container stopped."""
+    from .monitor import Monitor
     from .session import number_of
 
-    containers = [c for c in session.containers(services or None) if index is None or number_of(c) == index]
-    follower = LogFollower(session.rt, containers, color=color, tail=tail, timestamps=timestamps, prefix=prefix,
-                           since=since_time, until=until_time)
+    containers = sorted((c for c in session.containers(services or None) if index is None or number_of(c) == index),
+                        key=lambda c: c.name)
+    printer = LogPrinter([short_name(c) for c in containers], service_colors(containers), color=color,
+                         prefix=prefix, timestamps=timestamps, split_streams=False)
+    follower = LogFollower(session.rt, containers, printer, tail=tail, since=since_time, until=until_time)
     follower.poll()
-    while follow:
+    if not follow:
+        return
+    monitor = Monitor(session.rt, containers, stopped_done=True)
+    while monitor.running():
         time.sleep(poll)
+        events = monitor.poll()
         follower.poll()
-        if all(not session.refresh(c).running for c in containers):
-            follower.poll()
-            break
+        for e in events:
+            if e.kind == "exited":
+                printer.status(e.source, f"exited with code {e.exit_code}" + (" (restarting)" if e.restarting else ""))
+    follower.poll()

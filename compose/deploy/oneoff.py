@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 class RunRequest:
     service: str
     command: tuple[str, ...] = ()
-    entrypoint: str | None = None
+    entrypoint: tuple[str, ...] | None = None  # () clears the image's
     env: Mapping[str, str | None] = field(default_factory=dict)
     user: str | None = None
     workdir: str | None = None
@@ -39,7 +39,15 @@ class RunRequest:
     detach: bool = False
     remove: bool = False
     tty: bool = False  # the caller's terminal is handed to the container
-    interactive: bool = True  # the caller's stdin is the container's (``-i``, the default)
+    interactive: bool = True
+    cap_add: tuple[str, ...] = ()
+    cap_drop: tuple[str, ...] = ()
+    build: bool = False
+    pull: str | None = None
+    quiet_pull: bool = False
+    quiet_build: bool = False
+    use_aliases: bool = False
+    remove_orphans: bool = False
 
 
 def one_off_service(svc: Service, req: RunRequest) -> Service:
@@ -48,7 +56,11 @@ def one_off_service(svc: Service, req: RunRequest) -> Service:
     if req.command:
         changes["command"] = tuple(req.command)
     if req.entrypoint is not None:
-        changes["entrypoint"] = tuple(req.entrypoint.split()) if req.entrypoint else ()
+        changes["entrypoint"] = req.entrypoint
+    if req.cap_add:
+        changes["cap_add"] = svc.cap_add + req.cap_add
+    if req.cap_drop:
+        changes["cap_drop"] = svc.cap_drop + req.cap_drop
     if req.env:
         changes["environment"] = {**svc.environment, **req.env}
     if req.user:
@@ -83,16 +95,22 @@ def run(session: Session, req: RunRequest) -> tuple[str, int | None]:
     support.check(dataclasses.replace(project, services={**project.services, req.service: one}), [req.service])
     deps = sorted(project.requires.get(req.service, frozenset()))
     if deps and not req.no_deps:
-        up(session, UpOptions(services=tuple(deps)))
-    imaging = Imaging(project, session.images, session.rt, session.progress)
+        up(session, UpOptions(services=tuple(deps), pull=req.pull, quiet_pull=req.quiet_pull,
+                              remove_orphans=req.remove_orphans))
+    imaging = Imaging(project, session.images, session.rt, session.progress, quiet_pull=req.quiet_pull)
+    imaging.pull([one], req.pull)
+    if one.build is not None and (req.build or not imaging.has(one)):
+        imaging.build([one], quiet=req.quiet_build)
     image = imaging.get(one)
     with session.lock():
         ensure_networks(session, [one])
         ensure_volumes(session, [one])
     probe = os.urandom(6).hex()
-    name = req.name or f"{project.name}-{req.service}-run-{probe}"
-    cid = create_container(session, one, 1, image, name, oneoff=True, tty=req.tty)
+    name = req.name or session.separator.join((project.name, req.service, "run", probe))
+    cid = create_container(session, one, 1, image, name, oneoff=True, tty=req.tty, aliases=req.use_aliases)
     code: int | None = None
+    if not req.detach:
+        session.progress.close()  # the block is finished before the container's output has the screen
     try:
         if req.detach:
             session.rt.start(cid)
@@ -174,12 +192,16 @@ def exec_(session: Session, req: ExecRequest) -> int:
         interactive=req.interactive, privileged=req.privileged, detach=req.detach))
 
 
-def copy(session: Session, service: str, index: int, src: str, dst: str, *, into: bool) -> None:
+def copy(session: Session, service: str, index: int, src: str, dst: str, *, into: bool, archive: bool = False,
+         follow: bool = False) -> None:
     """``cp``: ``src`` (host) into the container at ``dst``, or ``src`` (container) out to ``dst``."""
     from engine.runtime.copy import copy_in, copy_out
 
     c = session.container(service, index)
+    name = f"{service} copy {src} to {dst}"
+    session.progress.event("", name, "Copying")
     if into:
-        copy_in(session.rt, c.id, src, dst)
+        copy_in(session.rt, c.id, src, dst, archive=archive, follow=follow)
     else:
-        copy_out(session.rt, c.id, src, dst)
+        copy_out(session.rt, c.id, src, dst, archive=archive, follow=follow)
+    session.progress.event("", name, "Copied")

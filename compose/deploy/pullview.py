@@ -86,6 +86,8 @@ class PullView:
         self._services: dict[str, _Service] = {}
         self._drawn = 0
         self._last_draw = 0.0
+        if self.mode == "tty":
+            progress.close()  # this view draws its own block: the progress block so far stays above it
 
     def service(self, name: str, status: str, detail: str = "") -> None:
         """A service's state: Pulling, Pulled, Skipped, Warning, Error (Pushing, Pushed)."""

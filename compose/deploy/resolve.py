@@ -29,11 +29,11 @@ if TYPE_CHECKING:
 
 def resolve(session: Session, svc: Service, cid: str, name: str, image: Image,
             fresh_volumes: frozenset[str] = frozenset(), *, inherit: Container | None = None,
-            renew: bool = False) -> Resolved:
+            renew: bool = False, aliases: bool = True) -> Resolved:
     """``inherit``: the container this one replaces, whose anonymous volumes it takes over (unless ``renew``)."""
     project = session.project
     seccomp_profile = _seccomp_profile(session, svc)  # first: a read, nothing to give back
-    endpoints = _endpoints(session, svc, cid, name)  # given back by the caller if anything fails
+    endpoints = _endpoints(session, svc, cid, name, aliases)  # given back by the caller if anything fails
     host_ports, inherited, peers = _host_ports(svc), _inherited(session, svc), _peers(session, svc)
     anonymous, new = _anonymous(session, svc, cid, image, None if renew else inherit)  # last: nothing after fails
     return Resolved(
@@ -59,7 +59,8 @@ def _seccomp_profile(session: Session, svc: Service) -> str | None:
                           path=("services", svc.name, "security_opt", sec.seccomp_index)) from None
 
 
-def _endpoints(session: Session, svc: Service, cid: str, name: str) -> tuple[EndpointSpec, ...]:
+def _endpoints(session: Session, svc: Service, cid: str, name: str, with_aliases: bool = True
+               ) -> tuple[EndpointSpec, ...]:
     from engine.runtime.spec import EndpointSpec
 
     hostname = svc.hostname or cid[:12]
@@ -69,9 +70,9 @@ def _endpoints(session: Session, svc: Service, cid: str, name: str) -> tuple[End
         net = session.project.networks[key]
         aliases = tuple(cfg.aliases) if cfg else ()
         aliases += _link_aliases(session, svc)
+        names = (svc.name, name, hostname, *aliases) if with_aliases else (name, hostname)
         ep = session.nets.allocate(net.name, cid, container_name=name,
-                                   address=cfg.ipv4_address if cfg else None,
-                                   names=(svc.name, name, hostname, *aliases))
+                                   address=cfg.ipv4_address if cfg else None, names=names)
         mac = (cfg.mac_address if cfg and cfg.mac_address else None) or (svc.mac_address if not endpoints else None)
         endpoints.append(EndpointSpec(ep.network, ep.bridge, ep.address, ep.prefixlen, ep.gateway,
                                       mac or ep.mac, internal=session.nets.get(net.name).internal))

@@ -39,6 +39,17 @@ def number_of(c: Container) -> int:
         return 0
 
 
+def short_name(c: Container) -> str:
+    """The name Compose shows for a container: without ``<project>-`` unless it has a name of its own."""
+    project = c.spec.labels.get(labels.PROJECT, "")
+    service = c.spec.labels.get(labels.SERVICE, "")
+    number = c.spec.labels.get(labels.NUMBER, "")
+    for sep in ("-", "_"):
+        if c.name == sep.join((project, service, number)):
+            return c.name[len(project) + 1:]
+    return c.name
+
+
 @dataclass(frozen=True)
 class Engine:
     """The engine's parts a session drives (tests pass fakes of them)."""
@@ -79,6 +90,9 @@ class Session:
         self.nets: NetworkManager = parts.nets
         self.vols: Volumes = parts.vols
         self.progress = progress or Progress("plain")
+        self.parallel: int | None = None  # at most this many engine operations at once (None: no limit)
+        self.separator = "-"  # in container names; "_" in compatibility mode (Compose v1's names)
+        self.dry_run = False  # the engine changes nothing (dryrun.dry_engine): no waits, no hooks
         self._snapshot: list[Container] | None = None
 
     @property
@@ -139,6 +153,10 @@ class Session:
     def refresh(self, c: Container) -> Container:
         """The container's state now."""
         return self.rt.get(c.id)
+
+    def workers(self, jobs: int) -> int:
+        """Threads for ``jobs`` operations at once, within ``--parallel``/COMPOSE_PARALLEL_LIMIT."""
+        return max(1, min(jobs, self.parallel) if self.parallel else jobs)
 
     def in_order(self, containers: Iterable[Container], *, reverse: bool = False) -> list[Container]:
         """``containers`` in dependency order (dependencies first), or stop order with ``reverse``."""

@@ -90,8 +90,9 @@ def security(project: Project, svc: Service) -> Security:
     return out
 
 
-def container_name(project: Project, svc: Service, number: int) -> str:
-    return svc.container_name or f"{project.name}-{svc.name}-{number}"
+def container_name(project: Project, svc: Service, number: int, separator: str = "-") -> str:
+    """``<project>-<service>-<number>`` (``_`` between them in compatibility mode), or its ``container_name``."""
+    return svc.container_name or separator.join((project.name, svc.name, str(number)))
 
 
 def config_hash(svc: Service) -> str:

@@ -51,13 +51,13 @@ def config_json(config: ImageConfig, extra: Mapping[str, Any] | None = None) -> 
 
 def commit(store: ImageStore, parent: Image | None, layer_tar: BinaryIO | None, config: ImageConfig,
            ref: str | None, history: str | Sequence[HistoryEntry], *,
-           extra: Mapping[str, Any] | None = None) -> Image:
+           extra: Mapping[str, Any] | None = None, author: str = "", comment: str = "") -> Image:
     """A new image: ``parent``'s layers plus ``layer_tar`` (an uncompressed or compressed tar) if given.
 
     ``history`` is the new history (a string: one entry, empty unless a layer
     is added); ``extra`` adds config keys ``ImageConfig`` does not model
-    (``Shell``). ``ref`` tags the result. NotFound if ``parent`` was removed
-    meanwhile.
+    (``Shell``). ``ref`` tags the result. ``author`` and ``comment`` are
+    ``docker commit -a/-m``'s. NotFound if ``parent`` was removed meanwhile.
     """
     tag = refnames.normalize(ref) if ref else None
     entries_new = [HistoryEntry(history, layer_tar is None)] if isinstance(history, str) else list(history)
@@ -75,6 +75,10 @@ def commit(store: ImageStore, parent: Image | None, layer_tar: BinaryIO | None, 
         history_json = list(parent_raw.get("history") or [])
         for item in entries_new:
             record: dict[str, Any] = {"created": now, "created_by": item.created_by}
+            if author:
+                record["author"] = author
+            if comment:
+                record["comment"] = comment
             if item.empty_layer:
                 record["empty_layer"] = True
             history_json.append(record)
@@ -82,6 +86,7 @@ def commit(store: ImageStore, parent: Image | None, layer_tar: BinaryIO | None, 
             "architecture": str(parent_raw.get("architecture") or HOST_ARCH),
             "os": str(parent_raw.get("os") or "linux"),
             "created": now,
+            **({"author": author} if author else {}),
             "config": config_json(config, extra),
             "rootfs": {"type": "layers", "diff_ids": [layer.diff_id for layer in layers]},
             "history": history_json,

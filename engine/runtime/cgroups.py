@@ -273,6 +273,26 @@ class Cgroup:
             cpu_usage_ns=got.get("cpu_usage_ns", None if usec is None else usec * 1000),
             pids_current=self._int("pids", "pids.current"), pids_limit=self._int("pids", "pids.max"))
 
+    def block_io(self) -> tuple[int, int]:
+        """Bytes read and written by this cgroup's processes on block devices (``stats``' BLOCK I/O)."""
+        read = written = 0
+        v2 = self.version == 2
+        d = self.dir("io" if v2 else "blkio")
+        try:
+            text = self.fs.read(os.path.join(d, "io.stat" if v2 else "blkio.throttle.io_service_bytes")) if d else ""
+        except OSError:
+            return 0, 0
+        for line in text.splitlines():
+            words = line.split()
+            if v2:
+                pairs = dict(w.partition("=")[::2] for w in words[1:])
+                read += int(pairs.get("rbytes", "0") or 0)
+                written += int(pairs.get("wbytes", "0") or 0)
+            elif len(words) == 3 and words[2].isdigit():
+                read += int(words[2]) if words[1] == "Read" else 0
+                written += int(words[2]) if words[1] == "Write" else 0
+        return read, written
+
     def add(self, pid: int) -> None:
         """Move process ``pid`` into this cgroup in every hierarchy."""
         for p in self.paths:

@@ -58,8 +58,13 @@ def _finish(c: Container, pid: int, err_r: int) -> None:
         raise EngineError(f"copying in {c.name}: {error or 'failed'}")
 
 
-def copy_out(runtime: Runtime, ref: str, path: str, dest: str) -> None:
-    """Copy the container's ``path`` to the host's ``dest`` (into it when it is a folder)."""
+def copy_out(runtime: Runtime, ref: str, path: str, dest: str, *, archive: bool = False,
+             follow: bool = False) -> None:
+    """Copy the container's ``path`` to the host's ``dest`` (into it when it is a folder).
+
+    ``archive`` keeps the container's owners (else the files are the caller's); ``follow`` copies what a
+    symlink at ``path`` points to, not the link.
+    """
     c = runtime.get(ref)
     read_fd, write_fd = os.pipe()
 
@@ -67,8 +72,9 @@ def copy_out(runtime: Runtime, ref: str, path: str, dest: str) -> None:
         os.close(read_fd)
         if not os.path.lexists(path):
             raise FileNotFoundError(f"no such file or directory in the container: {path}")
+        source = os.path.realpath(path) if follow else path  # inside the chroot: stays in the container
         with os.fdopen(write_fd, "wb") as out, tarfile.open(fileobj=out, mode="w|") as tar:
-            tar.add(path, arcname=os.path.basename(path.rstrip("/")) or ".")
+            tar.add(source, arcname=os.path.basename(path.rstrip("/")) or ".")
 
     pid, err_r = _spawn(runtime, c, work)
     os.close(write_fd)
@@ -84,6 +90,9 @@ def copy_out(runtime: Runtime, ref: str, path: str, dest: str) -> None:
                 top = members[0].name
                 for m in members:
                     m.name = name + m.name[len(top):] if m.name == top or m.name.startswith(top + "/") else m.name
+            if not archive:
+                for m in members:
+                    m.uid, m.gid, m.uname, m.gname = os.getuid(), os.getgid(), "", ""
             tar.extractall(into, members=members, filter=_to_host)
     except tarfile.TarError as exc:
         raise EngineError(f"copying from {c.name}: refused {exc}") from None
@@ -97,12 +106,25 @@ def _to_host(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo:
     return tarfile.tar_filter(member, dest)
 
 
-def copy_in(runtime: Runtime, ref: str, source: str, path: str) -> None:
-    """Copy the host's ``source`` to the container's ``path`` (into it when it is a folder there)."""
+def copy_in(runtime: Runtime, ref: str, source: str, path: str, *, archive: bool = False,
+            follow: bool = False) -> None:
+    """Copy the host's ``source`` to the container's ``path`` (into it when it is a folder there).
+
+    ``archive`` keeps the host's owners (else root owns what is copied, as Docker does); ``follow`` copies
+    what a symlink at ``source`` points to.
+    """
     c = runtime.get(ref)
     buf = io.BytesIO()
+
+    def owner(info: tarfile.TarInfo) -> tarfile.TarInfo:
+        if not archive:
+            info.uid = info.gid = 0
+            info.uname = info.gname = ""
+        return info
+
     with tarfile.open(fileobj=buf, mode="w") as tar:
-        tar.add(source, arcname=os.path.basename(source.rstrip("/")) or ".")
+        tar.add(os.path.realpath(source) if follow else source, arcname=os.path.basename(source.rstrip("/")) or ".",
+                filter=owner)
     data = buf.getvalue()
 
     def work() -> None:

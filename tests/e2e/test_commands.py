@@ -30,8 +30,8 @@ class Cli:
     def write(self, text):
         (self.dir / "compose.yaml").write_text(textwrap.dedent(text))
 
-    def __call__(self, *args, input=None, text=True, check=False, timeout=120):
-        r = subprocess.run([sys.executable, "-m", "compose.cli.main", *args], cwd=self.dir, env=self.env,
+    def __call__(self, *args, input=None, text=True, check=False, timeout=120, env=None):
+        r = subprocess.run([sys.executable, "-m", "compose.cli.main", *args], cwd=self.dir, env={**self.env, **(env or {})},
                            input=input, capture_output=True, text=text, timeout=timeout)
         if check:
             assert r.returncode == 0, f"{args}: {r.stderr}"
@@ -110,7 +110,7 @@ def test_logs_flags(cli):
     cli("up", "-d", check=True)
     time.sleep(0.5)
     out = cli("logs", "--no-color", check=True).stdout.splitlines()
-    assert out[0] == "proj-talker-1  | line1" and len(out) == 5
+    assert out[0] == "talker-1  | line1" and len(out) == 5  # Compose's prefix: the name without the project
     assert cli("logs", "--tail", "2", "--no-log-prefix", check=True).stdout.split() == ["line4", "line5"]
     stamped = cli("logs", "-t", "--tail", "1", "--no-log-prefix", check=True).stdout
     assert stamped.split()[0].endswith("Z") and stamped.split()[1] == "line5"
@@ -178,11 +178,12 @@ def test_wait_flag_exit_codes_and_attach(cli):
             command: ["sleep", "3600"]
         """)
     r = cli("up", "--exit-code-from", "job", "job")
-    assert r.returncode == 4 and "proj-job-1  | working" in r.stdout
+    assert r.returncode == 4 and "job-1  | working" in r.stdout.splitlines()
     cli("down", check=True)
     r = cli("up", "--abort-on-container-exit")
-    assert "proj-job-1 exited with code 4" in r.stderr
-    assert "proj-keeper-1" in r.stderr  # stopped when the job exited
+    assert "job-1 exited with code 4" in r.stdout.splitlines() and r.returncode == 4
+    assert "Aborting on container exit..." in r.stderr.splitlines()
+    assert " Container proj-keeper-1  Stopped" in r.stderr.splitlines()  # stopped when the job exited
 
 
 def test_up_wait_returns_once_healthy_and_fails_on_unhealthy(cli):
@@ -211,8 +212,9 @@ def test_create_no_start_top_images_ls_and_wait(cli):
     assert names(cli("ps", "-a", check=True).stdout) == ["proj-db-1", "proj-web-1"]
     assert names(cli("ps", check=True).stdout) == []
     cli("start", check=True)
-    top = cli("top", "db", check=True).stdout
-    assert top.splitlines()[0] == "proj-db-1" and "sleep 3600" in top
+    top = cli("top", "db", check=True).stdout.splitlines()
+    assert top[0].split() == ["SERVICE", "#", "UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"]
+    assert top[1].split()[:3] == ["db", "1", "root"] and top[1].endswith("sleep 3600")
     images = cli("images", check=True).stdout
     assert "busybox" in images and "proj-db-1" in images
     assert "proj" in cli("ls", check=True).stdout.split()
@@ -285,7 +287,8 @@ def test_run_one_off(cli):
     assert r.returncode == 5 and r.stdout.split() == ["hi", "1", "/tmp", "db-resolves"]
     assert names(cli("ps", "-a", check=True).stdout) == ["proj-db-1"]  # its dependency was started; it was removed
     cid = cli("run", "-d", "--name", "oneoff", "app", "sleep", "30", check=True).stdout.strip()
-    assert len(cid) == 64 and "oneoff" in cli("ps", check=True).stdout
+    assert len(cid) == 64 and "oneoff" not in cli("ps", check=True).stdout  # one-off ones: only with -a, as Compose
+    assert "oneoff" in cli("ps", "-a", check=True).stdout
     r = cli("run", "--rm", "--entrypoint", "echo", "app", "from", "entrypoint", check=True)
     assert r.stdout == "from entrypoint\n"
 

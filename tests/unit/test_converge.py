@@ -233,7 +233,8 @@ def test_first_up_creates_dependencies_first_and_a_second_up_changes_nothing(pro
     assert engine.rt.calls == [("create", "shop-db-1"), ("start", "shop-db-1"),
                                ("create", "shop-web-1"), ("start", "shop-web-1")]
     assert list(engine.nets.nets) == ["shop_default"] and list(engine.vols.vols) == ["shop_data"]
-    assert out.getvalue().splitlines()[:3] == [" Network shop_default  Created", " Volume shop_data  Created",
+    assert out.getvalue().splitlines()[:5] == [" Network shop_default  Creating", " Network shop_default  Created",
+                                               " Volume shop_data  Creating", " Volume shop_data  Created",
                                                " Container shop-db-1  Creating"]
     engine.rt.calls.clear()
     s, out = session(proj, engine, STACK)

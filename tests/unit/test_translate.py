@@ -81,8 +81,7 @@ def test_scale_does_not_change_the_hash(proj):
 
 @pytest.mark.parametrize("mode,expected", [
     ("plain", " Container demo-db-1  Started\n"),
-    ("tty", " ✔ Container demo-db-1  Started\n"),
-    ("json", '{"id": "Container demo-db-1", "status": "Started"}\n'),
+    ("json", '{"id":"Container demo-db-1","status":"Started"}\n'),
     ("quiet", ""),
 ])
 def test_progress_modes(mode, expected):
