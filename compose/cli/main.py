@@ -109,11 +109,11 @@ COMMANDS = {
     "cp": "cp_stats_cmd", "stats": "cp_stats_cmd", "pull": "pull_cmd", "push": "pull_cmd",
     "convert": "convert_cmd", "login": "login_cmd", "logout": "login_cmd",
     "attach": "attach_cmd", "events": "events_cmd", "export": "container_cmd", "commit": "container_cmd",
+    "watch": "watch_cmd",
 }
 EXTRA = {"image_cmd": ("build_cmd",)}  # modules that add commands to another one's group
 # Docker Compose commands pycompose refuses, with the reason.
 REFUSED = {
-    "watch": "pycompose does not support watch yet (it is its own issue); rebuild with up --build instead",
     "publish": "pycompose cannot publish a project as an OCI artifact: it has no OCI artifact support",
     "bridge": "pycompose has no Compose Bridge; its own converter is a separate command",
     "alpha": "pycompose has no experimental (alpha) commands",

@@ -99,7 +99,7 @@ def up(
     wait_timeout: Annotated[float | None, typer.Option(
         "--wait-timeout", help="Maximum duration in seconds to wait for the project to be running|healthy")] = None,
     watch: Annotated[bool, typer.Option("-w", "--watch", help="Watch source code and rebuild/refresh containers "
-                                                              "when files are updated (not supported)")] = False,
+                                                              "when files are updated.")] = False,
     menu: Annotated[bool, typer.Option("--menu", help="Enable interactive shortcuts when running attached (none is "
                                                       "supported: no menu is drawn)")] = False,
     yes: Yes = False,
@@ -107,8 +107,6 @@ def up(
     """Create and start containers."""
     opts: GlobalOptions = ctx.obj
     params = ctx.get_parameter_source  # whether an option was given on the command line
-    if watch:
-        raise UsageError("--watch is not supported: pycompose has no watch yet (it is its own issue)")
     if exit_code_from and not abort_on_container_failure:
         abort_on_container_exit = True
     if abort_on_container_exit and abort_on_container_failure:
@@ -123,6 +121,17 @@ def up(
     if detach and (attach_dependencies or abort_on_container_exit or abort_on_container_failure or attach):
         raise UsageError("--detach cannot be combined with --abort-on-container-exit, --abort-on-container-failure, "
                          "--attach, --attach-dependencies or --watch")
+    if watch and detach:
+        raise UsageError(f"--{'wait' if wait else 'detach'} cannot be combined with --abort-on-container-exit, "
+                         "--abort-on-container-failure, --attach, --attach-dependencies or --watch")
+    if watch and no_build:
+        raise UsageError("--no-build and --watch are incompatible")
+    if watch and (abort_on_container_exit or abort_on_container_failure):
+        raise UsageError("--abort-on-container-exit, --abort-on-container-failure and --exit-code-from cannot be "
+                         "combined with --watch")
+    if watch and (attach or no_attach or attach_dependencies or no_log_prefix or timestamps):
+        raise UsageError("--attach, --no-attach, --attach-dependencies, --no-log-prefix and --timestamps cannot be "
+                         "combined with --watch: up --watch shows every service's output, prefixed")
     if renew_anon_volumes and no_recreate:
         raise UsageError("--no-recreate and --renew-anon-volumes are incompatible")
     if force_recreate and no_recreate:
@@ -136,7 +145,7 @@ def up(
     if menu and not detach:
         from .context import warn
 
-        warn("--menu: pycompose draws no navigation menu (its only entry would be watch, which is not supported)")
+        warn("--menu: pycompose draws no navigation menu (use up --watch for Compose's watch toggle)")
     from ..deploy.converge import UpOptions
 
     chosen = tuple(services or ())
@@ -146,7 +155,7 @@ def up(
     if exit_code_from and exit_code_from not in session.project.services:
         raise UsageError(f"no such service: {exit_code_from}")
     up_opts = UpOptions(services=chosen, no_deps=no_deps, force_recreate=force_recreate, no_recreate=no_recreate,
-                        remove_orphans=remove, ignore_orphans=ignore, no_start=no_start or not detach,
+                        remove_orphans=remove, ignore_orphans=ignore, no_start=no_start or not (detach or watch),
                         scale=_scale(scale), timeout=timeout, wait=wait, wait_timeout=wait_timeout, build=build,
                         no_build=no_build, pull=pull, renew_anon_volumes=renew_anon_volumes,
                         always_recreate_deps=always_recreate_deps, all_resources=opts.all_resources,
@@ -165,6 +174,10 @@ def up(
     if detach or no_start:
         return
     session.progress.close()
+    if watch:
+        from ..deploy.watch.commands import up_watching
+
+        raise typer.Exit(up_watching(session, chosen, timeout))
     from ..deploy.attach import Attached, AttachOptions, attach_set
 
     project = session.project

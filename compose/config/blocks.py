@@ -51,8 +51,13 @@ def _str_list(value: Any) -> list[str]:
     return list(cv.str_tuple(value))
 
 
+def _extensions(raw: Any) -> dict[str, Any]:
+    return {k: v for k, v in raw.items() if isinstance(k, str) and k.startswith("x-")}
+
+
 def develop(raw: Any) -> dict[str, Any] | None:
-    """``develop``: each watch rule with its path, action, exec (always) and lists."""
+    """``develop``: each watch rule with its path, action, exec (always) and lists; ``x-`` keys kept last
+    (Compose's YAML prints them, its JSON does not: ``render`` drops them there)."""
     if raw is None:
         return None
     rules = []
@@ -67,8 +72,8 @@ def develop(raw: Any) -> dict[str, Any] | None:
         })
         if not out.get("target") and out["action"] not in ("rebuild", "restart"):
             raise ValueError("develop.watch: target is required for non-rebuild actions")
-        rules.append(out)
-    return _omit_empty({"watch": rules})
+        rules.append(out | _extensions(rule))
+    return _omit_empty({"watch": rules}) | _extensions(raw)
 
 
 def _count(value: Any) -> int:

@@ -178,6 +178,9 @@ def service(s: Service, *, as_json: bool = False, env_files: bool = False) -> di
         if f.name in ("command", "entrypoint") and value is not None:
             out[f.name] = list(value)  # an empty list is printed as such
             continue
+        if f.name == "develop" and value is not None:  # a pointer in Compose: ``develop: {}`` is printed
+            out[f.name] = develop(value, as_json=as_json)
+            continue
         if value is None or value == () or value == {}:
             continue
         if f.name not in _POINTERS and _zero(value):
@@ -191,6 +194,17 @@ def service(s: Service, *, as_json: bool = False, env_files: bool = False) -> di
         out.setdefault("command", None)
         out.setdefault("entrypoint", None)
     return {k: out[k] for k in sorted(out)}
+
+
+def develop(value: Mapping[str, Any], *, as_json: bool) -> dict[str, Any]:
+    """Compose's JSON prints every rule's ``exec`` (``{"command": null}`` when empty) and no ``x-`` keys; its
+    YAML leaves an empty ``exec`` out and keeps the ``x-`` keys."""
+    def plain(d: Mapping[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in d.items() if not (as_json and k.startswith("x-"))}
+
+    rules = [{k: v for k, v in plain(rule).items() if as_json or k != "exec" or v != {"command": None}}
+             for rule in value.get("watch", ())]
+    return {**({"watch": rules} if rules else {}), **{k: v for k, v in plain(value).items() if k != "watch"}}
 
 
 def _service_value(key: str, value: Any, as_json: bool) -> Any:

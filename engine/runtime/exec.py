@@ -14,6 +14,7 @@ import signal
 import sys
 import termios
 import tty as ttymod
+from collections.abc import Callable
 
 from .. import sys as lx
 from ..errors import Conflict, RuntimeFailure
@@ -52,6 +53,48 @@ def exec_container(runtime: Runtime, ref: str, options: ExecOptions) -> int:
         failure = RuntimeFailure(f"exec in {c.name} failed: {error}")
         failure.exit_code = code if code in (126, 127) else 126
         raise failure
+    return code
+
+
+def exec_output(runtime: Runtime, ref: str, options: ExecOptions, on_line: Callable[[str], None]) -> int:
+    """Run ``options.argv`` in the container with no terminal and no input, each line it prints (stdout
+    and stderr together) handed to ``on_line`` as it comes; its exit code (127/126 when it cannot run)."""
+    c = runtime.get(ref)
+    if c.status != "running":
+        raise Conflict(f"container {c.name} is not running")
+    out_r, out_w = os.pipe2(os.O_CLOEXEC)
+    try:
+        entered = fork_exec(c.pid, c.spec, runtime.cgroups.container(c.id), options, output=out_w)
+    except BaseException:
+        os.close(out_r)
+        raise
+    finally:
+        os.close(out_w)
+    status, pending = None, b""
+    try:  # until the command exits: something it left behind may hold the pipe open for ever
+        while status is None:
+            ready, _, _ = select.select([out_r], [], [], 0.05)
+            chunk = os.read(out_r, 65536) if ready else b""
+            if not chunk:
+                pid, waited = os.waitpid(entered.pid, 0 if ready else os.WNOHANG)
+                status = waited if pid else None
+                if status is not None:
+                    os.set_blocking(out_r, False)
+                    with contextlib.suppress(BlockingIOError):
+                        while more := os.read(out_r, 65536):
+                            pending += more
+            *lines, pending = (pending + chunk).split(b"\n")
+            for raw in lines:
+                on_line(raw.decode(errors="replace"))
+    finally:
+        os.close(out_r)
+    if pending:
+        on_line(pending.decode(errors="replace"))
+    error = _drain(entered.errors)
+    code = os.waitstatus_to_exitcode(status) if not os.WIFSIGNALED(status) else 128 + os.WTERMSIG(status)
+    if error:
+        on_line(error)
+        return code if code in (126, 127) else 126
     return code
 
 

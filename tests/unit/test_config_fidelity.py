@@ -71,6 +71,23 @@ def test_develop_watch_always_has_exec():
         "watch": [{"path": "/p", "action": "rebuild", "exec": {"command": None}, "ignore": ["node_modules/"]}]}
 
 
+def test_develop_in_yaml_leaves_empty_exec_out_and_keeps_extensions():
+    from compose.config.render import develop, to_yaml
+
+    canonical = blocks.develop({"x-team": "web", "watch": [
+        {"path": "/p", "action": "sync", "target": "/t", "x-note": 1},
+        {"path": "/q", "action": "sync+exec", "target": "/u", "exec": {"command": "kill -HUP 1"}}]})
+    assert to_yaml(develop(canonical, as_json=False)) == (
+        "watch:\n"
+        "  - path: /p\n    action: sync\n    target: /t\n    x-note: 1\n"
+        "  - path: /q\n    action: sync+exec\n    target: /u\n    exec:\n      command:\n"
+        "        - kill\n        - -HUP\n        - \"1\"\n"
+        "x-team: web\n")
+    assert develop(canonical, as_json=True) == {"watch": [
+        {"path": "/p", "action": "sync", "target": "/t", "exec": {"command": None}},
+        {"path": "/q", "action": "sync+exec", "target": "/u", "exec": {"command": ["kill", "-HUP", "1"]}}]}
+
+
 def test_provider_options_are_lists():
     assert blocks.provider({"type": "model", "options": {"model": "ai/x", "n": 1, "tags": ["a", "b"]}}) == {
         "type": "model", "options": {"model": ["ai/x"], "n": ["1"], "tags": ["a", "b"]}}
