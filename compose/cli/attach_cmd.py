@@ -25,7 +25,7 @@ def attach(
     """Attach local standard input, output, and error streams to a service's running container."""
     from ..deploy.console import attach as attach_to
 
-    session = ctx.obj.session((service,), by_name=True)
+    session = ctx.obj.session((service,), by_name=True, one_container=True)
     if ctx.obj.dry_run:
         return
     raise typer.Exit(attach_to(session, service, index or 1, detach_keys=detach_keys, no_stdin=no_stdin,

@@ -29,7 +29,7 @@ def export(
 
     if output is None and sys.stdout.isatty():
         raise UsageError("output option is required when exporting to terminal")
-    session = ctx.obj.session((service,), by_name=True, title="Exporting")
+    session = ctx.obj.session((service,), by_name=True, title="Exporting", one_container=True)
     export_container(session, service, index or 1, output, sys.stdout.buffer)
 
 
@@ -49,6 +49,6 @@ def commit(
     """Create a new image from a service container's changes."""
     from ..deploy.snapshot import commit as commit_container
 
-    session = ctx.obj.session((service,), by_name=True, title="Committing")
+    session = ctx.obj.session((service,), by_name=True, title="Committing", one_container=True)
     commit_container(session, service, index or 1, reference, pause=pause, message=message, author=author,
                      changes=tuple(change or ()))

@@ -149,11 +149,13 @@ class GlobalOptions:
         return loaded
 
     def session(self, services: tuple[str, ...] = (), *, quiet: bool = False, by_name: bool = False,
-                title: str = "Running") -> Session:
+                title: str = "Running", one_container: bool = False) -> Session:
         """The project (with ``services`` named on the command line) on the engine; unknown services refused.
 
         ``by_name``: with no compose file at hand but a project name (``-p`` or COMPOSE_PROJECT_NAME), the
         project is found from what the engine holds, as Docker Compose does for ps, logs, stop, down...
+        ``one_container``: the command acts on one container of one service (exec, port, attach, cp, export,
+        commit); by name, a service with none is refused in Compose's words (``service "db" is not running``).
         """
         from ..deploy.session import Session
         from ..errors import ConfigError
@@ -165,7 +167,7 @@ class GlobalOptions:
         except ConfigError as exc:
             if not (by_name and name and str(exc).startswith("no configuration file provided")):
                 raise
-            return self._configure(self._by_name(name, services, progress))
+            return self._configure(self._by_name(name, services, progress, one_container))
         unknown = [s for s in services if s not in project.services]
         if unknown:
             raise UsageError("no such service: " + ", ".join(unknown))
@@ -187,7 +189,8 @@ class GlobalOptions:
         session.separator = "_" if self.compatibility else "-"
         return session
 
-    def _by_name(self, name: str, services: tuple[str, ...], progress: ProgressWriter) -> Session:
+    def _by_name(self, name: str, services: tuple[str, ...], progress: ProgressWriter,
+                 one_container: bool = False) -> Session:
         from dataclasses import replace
 
         from ..config.api import load
@@ -200,6 +203,8 @@ class GlobalOptions:
 
         session = open_by_name(name, progress, from_files, lambda: dict(self.environ))
         unknown = [s for s in services if s not in session.project.services]
+        if unknown and one_container:
+            raise UsageError(f'service "{unknown[0]}" is not running')
         if unknown:
             raise UsageError("no such service: " + ", ".join(unknown))
         return session

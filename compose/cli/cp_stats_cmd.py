@@ -46,7 +46,7 @@ def cp(
         raise UsageError("copying needs exactly one side to be SERVICE:PATH")
     if dst_svc and not os.path.lexists(src):
         raise UsageError(f"no such file or directory: {src}")
-    copy(ctx.obj.session((service,), by_name=True, title="Copying"), service, index or 1, src, dst,
+    copy(ctx.obj.session((service,), by_name=True, title="Copying", one_container=True), service, index or 1, src, dst,
          into=bool(dst_svc), archive=archive, follow=follow_link)
 
 

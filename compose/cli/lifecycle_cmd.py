@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
@@ -26,7 +27,9 @@ def start(ctx: typer.Context, services: Services = None) -> None:
     from ..deploy import lifecycle
 
     chosen = tuple(services or ())
-    lifecycle.start(ctx.obj.session(chosen, by_name=True), chosen)
+    session = ctx.obj.session(chosen, by_name=True)
+    lifecycle.check_startable(session, chosen)
+    lifecycle.start(session, chosen)
 
 
 def stop(ctx: typer.Context, services: Services = None, timeout: Timeout = None) -> None:
@@ -60,7 +63,9 @@ def kill(ctx: typer.Context, services: Services = None,
     if ctx.get_parameter_source("remove_orphans") != click_commandline():
         remove_orphans = truthy(opts.environ.get("COMPOSE_REMOVE_ORPHANS"))
     chosen = tuple(services or ())
-    lifecycle.kill(opts.session(chosen, by_name=True, title="Killing"), chosen, signal, remove_orphans=remove_orphans)
+    if not lifecycle.kill(opts.session(chosen, by_name=True, title="Killing"), chosen, signal,
+                          remove_orphans=remove_orphans):
+        print("no container to kill", file=sys.stderr)  # Compose's words, and still a success
 
 
 def rm(ctx: typer.Context, services: Services = None,
@@ -148,7 +153,7 @@ def exec_(
         key, sep, value = item.partition("=")
         variables[key] = value if sep else (opts.environ.get(key) or "")
     tty = not no_tty and (tty_flag or sys.stdin.isatty()) and sys.stdout.isatty()
-    session = opts.session((service,), by_name=True)
+    session = opts.session((service,), by_name=True, one_container=True)
     if opts.dry_run:
         return
     code = exec_(session, ExecRequest(

@@ -22,4 +22,4 @@ def port(
     """Print the public port for a port binding."""
     from ..deploy.inspect import port as published
 
-    print(published(ctx.obj.session((service,), by_name=True), service, private_port, protocol, index or 1))
+    print(published(ctx.obj.session((service,), by_name=True, one_container=True), service, private_port, protocol, index or 1))

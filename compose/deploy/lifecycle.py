@@ -84,6 +84,18 @@ def stop(session: Session, services: Sequence[str] = (), timeout: float | None =
         session.changed()
 
 
+def check_startable(session: Session, services: Sequence[str] = ()) -> None:
+    """``start``: every service chosen has a container to start, in Compose's words when one has none."""
+    from ..errors import UsageError
+
+    project = session.project
+    if not project.services and not session.containers():  # a project known by name only, with nothing left
+        raise UsageError(f'no container found for project "{project.name}": not found')
+    for name in sorted(project.select(services or None, with_deps=False)):
+        if not session.of(name) and project.services[name].replicas != 0:
+            raise UsageError(f'service "{name}" has no container to start')
+
+
 def restart_set(session: Session, services: Sequence[str], *, no_deps: bool = False) -> tuple[str, ...]:
     """What ``restart SERVICES`` restarts: them, and (unless ``no_deps``) the services that depend on them with
     ``restart: true``, transitively."""
@@ -124,9 +136,11 @@ def restart(session: Session, services: Sequence[str] = (), timeout: float | Non
 
 
 def kill(session: Session, services: Sequence[str] = (), signal: str = "SIGKILL", *,
-         remove_orphans: bool = False) -> None:
-    """Send ``signal`` to the running containers of ``services`` (``--remove-orphans``: and remove orphans)."""
+         remove_orphans: bool = False) -> int:
+    """Send ``signal`` to the running containers of ``services`` (``--remove-orphans``: and remove orphans);
+    how many there were."""
     with session.lock():
+        running = [c for c in session.containers(services or None) if c.running]
         def one(c: Container) -> None:
             if c.running:
                 from .events import journal
@@ -136,11 +150,12 @@ def kill(session: Session, services: Sequence[str] = (), signal: str = "SIGKILL"
                 journal(session, c, "kill", signal=str(signal_number(signal)))
                 session.rt.kill(c.id, signal)
                 session.progress.event("Container", c.name, "Killed")
-        _each(session, session.in_order(session.containers(services or None), reverse=True), one)
+        _each(session, session.in_order(running, reverse=True), one)
         if remove_orphans:
             for c in session.orphans():
                 remove_container(session, c, None)
         session.changed()
+    return len(running)
 
 
 def pause(session: Session, services: Sequence[str] = ()) -> None:

@@ -186,7 +186,7 @@ def exec_(session: Session, req: ExecRequest) -> int:
 
     c = session.container(req.service, req.index)
     if c.status != "running":
-        raise UsageError(f"service {req.service} is not running")
+        raise UsageError(f'service "{req.service}" is not running')
     return exec_container(session.rt, c.id, ExecOptions(
         argv=list(req.command), env=dict(req.env), user=req.user, working_dir=req.workdir, tty=req.tty,
         interactive=req.interactive, privileged=req.privileged, detach=req.detach))

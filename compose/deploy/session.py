@@ -142,12 +142,12 @@ class Session:
         return [c for c in self.containers() if service_of(c) not in self.project.services]
 
     def container(self, service: str, index: int = 1) -> Container:
-        """Container ``index`` of ``service``; a UsageError naming both when there is none."""
+        """Container ``index`` of ``service``; a UsageError as Compose words it when there is none."""
         if service not in self.project.services:
             raise UsageError(f"no such service: {service}")
         found = [c for c in self.of(service) if number_of(c) == index]
-        if not found:
-            raise UsageError(f"service {service} has no container number {index}")
+        if not found:  # Compose's words
+            raise UsageError(f'service "{service}" is not running' + (f" container #{index}" if index != 1 else ""))
         return found[0]
 
     def refresh(self, c: Container) -> Container:

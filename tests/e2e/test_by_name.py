@@ -58,3 +58,23 @@ def test_down_of_an_unknown_project_warns_and_succeeds(cli: Cli) -> None:  # noq
     assert r.stderr.strip() == 'WARN[0000] Warning: No resource found to remove for project "nothing-here".'
     r = elsewhere(cli, "ps")  # no name and no file: still the error it was
     assert r.returncode == 1 and r.stderr.startswith("no configuration file provided")
+
+
+def test_an_unknown_project_or_service_in_composes_words(cli: Cli) -> None:  # noqa: F811
+    # pkg/compose/containers.go getSpecifiedContainer, start.go projectFromName, kill.go (v2.40.3)
+    for args in (("exec", "-T", "db", "true"), ("port", "db", "80"), ("export", "db"), ("commit", "db"),
+                 ("cp", "db:/etc/hostname", "-"), ("attach", "db")):
+        r = elsewhere(cli, "-p", "nothing-here", *args)
+        assert (r.returncode, r.stderr) == (1, 'service "db" is not running\n'), args
+    r = elsewhere(cli, "-p", "nothing-here", "start")
+    assert (r.returncode, r.stderr) == (1, 'no container found for project "nothing-here": not found\n')
+    r = elsewhere(cli, "-p", "nothing-here", "kill")
+    assert (r.returncode, r.stderr) == (0, "no container to kill\n")
+    cli.write(SLEEPERS)  # with the file: nothing created yet
+    r = cli("start")
+    assert (r.returncode, r.stderr) == (1, 'service "db" has no container to start\n')
+    r = cli("exec", "-T", "db", "true")
+    assert (r.returncode, r.stderr) == (1, 'service "db" is not running\n')
+    cli("up", "-d", "db", check=True)
+    r = cli("exec", "-T", "--index", "2", "db", "true")
+    assert (r.returncode, r.stderr) == (1, 'service "db" is not running container #2\n')
