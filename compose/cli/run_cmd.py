@@ -122,11 +122,8 @@ def run(
 
         plan_run(session, request)
         return
-    if quiet:
-        import os
-
-        sys.stdout.flush()
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    # -q quiets the progress (above): Compose swaps os.Stdout for /dev/null, but the container's output and
+    # -d's ID go through the docker CLI's streams, made before that, so they still reach stdout
     cid, code = run_one_off(session, request)
     if code is None:
         print(cid)

@@ -282,6 +282,7 @@ class Lifecycle:
             self._fail(starting, str(exc), 127)
             return
         sv.starting, sv.proc, sv.started, sv.adopted = None, proc, self.loop.clock(), False
+        sv.held = False  # a new terminal: logged unless handed over below
         sv.oom_kills = self._oom_kills(cid)
         for fd, stream in proc.outputs.items():
             if not (sv.terminal_starters and sv.spec.tty):  # a terminal about to be handed over is not logged
@@ -382,8 +383,8 @@ class Lifecycle:
         self.loop.unwatch(proc.pidfd)
         os.close(proc.pidfd)
         for fd, stream in list(proc.outputs.items()):  # what is still buffered in the pipes
-            with contextlib.suppress(OSError):
-                while data := os.read(fd, 65536):
+            with contextlib.suppress(OSError):  # (a terminal a client holds: the client reads the rest)
+                while not sv.held and (data := os.read(fd, 65536)):
                     sv.log.write(stream, data)
             self.loop.unwatch(fd)
             os.close(fd)

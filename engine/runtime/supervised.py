@@ -65,6 +65,7 @@ class Supervised:
     terminal_starters: list[socket.socket] = field(default_factory=list)  # ...answered with the terminal
     stdio: tuple[int, int, int] | None = None  # a client's stdin, stdout, stderr for the next launch (run)
     winsize: bytes | None = None  # a client's terminal size for the next launch (a struct winsize)
+    held: bool = False  # a client holds the terminal (run, attach): what is left in it at the exit is the client's
     waiters: list[socket.socket] = field(default_factory=list)  # stop and wait requests, answered once it ends
     restart_count: int = 0
     adopted: bool = False  # taken over from a supervisor that died: not our child, its exit code unknowable

@@ -246,6 +246,7 @@ class Supervisor:
             conn.close()
             return True
         self.loop.unwatch(master)
+        sv.held = True
         self.attached[conn] = cid
         self.loop.watch(conn, lambda: self._detached(conn))
         return True
@@ -262,6 +263,8 @@ class Supervisor:
         self.loop.unwatch(conn)
         conn.close()
         sv = self.life.containers.get(cid)
+        if sv is not None and cid not in self.attached.values():
+            sv.held = False
         if sv is not None and sv.proc is not None and sv.proc.outputs:
             master = next(iter(sv.proc.outputs))
             self.loop.watch(master, self.life.reader(cid, master, "stdout"))

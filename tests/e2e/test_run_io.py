@@ -69,3 +69,13 @@ def test_run_on_a_terminal_loses_nothing_and_has_our_size(cli: Cli) -> None:  # 
     lines = [ANSI.sub("", line).strip() for line in out.decode(errors="replace").splitlines()]
     assert "first-line" in lines and "33 111" in lines  # the first output, and the terminal's size
     assert [n for n in containers(cli) if not n.startswith(".")] == []
+
+
+def test_run_quiet_hides_progress_not_the_output(cli: Cli) -> None:  # noqa: F811
+    # Compose's -q points os.Stdout at /dev/null after the docker CLI's streams were made from it: the
+    # container's output and -d's ID still reach stdout; the progress is quiet
+    cli.write(SERVICE)
+    r = cli("run", "--rm", "-q", "-T", "box", "sh", "-c", "echo out; echo err >&2")
+    assert (r.returncode, r.stdout, r.stderr) == (0, "out\n", "err\n")
+    r = cli("run", "-q", "-d", "box", "sleep", "30")
+    assert r.returncode == 0 and len(r.stdout.strip()) == 64 and r.stderr == ""

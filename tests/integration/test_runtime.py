@@ -460,6 +460,29 @@ def test_tty_container_and_tty_exec(rt, image, capfd):
     rt.stop(cid, timeout=0)
 
 
+def test_a_handed_terminal_keeps_what_the_process_wrote_before_it_exited(rt, image):
+    # run on a terminal: the client reads the terminal late (the process has exited by then); what the
+    # process wrote is the client's, not drained into the log when the supervisor sees the exit
+    cid = make(rt, image, ["sh", "-c", "echo written-before-exit; exit 4"], tty=True)
+    master, hold = rt.start_terminal(cid, (20, 70))
+    try:
+        assert rt.wait(cid, timeout=30) == 4
+        time.sleep(0.2)  # the supervisor has handled the exit
+        out = b""
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # EIO: the terminal's other side is closed and nothing is left
+                break
+            if not chunk:
+                break
+            out += chunk
+    finally:
+        os.close(master)
+        hold.close()
+    assert out == b"written-before-exit\r\n"
+
+
 def test_stdin_open_keeps_stdin_waiting(rt, image):
     cid = make(rt, image, ["sh", "-c", "read line; echo got:$line"], stdin_open=True)
     rt.start(cid)
