@@ -6,7 +6,7 @@ import contextlib
 import dataclasses
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -114,10 +114,10 @@ def run(session: Session, req: RunRequest) -> tuple[str, int | None]:
     try:
         if req.detach:
             session.rt.start(cid)
-        elif req.tty:
-            code = _interact(session, cid)
         else:
-            code = _attached(session, cid, req.interactive)
+            with _signals_noted() as received:  # from before the start: a signal must not kill run alone
+                code = _interact(session, cid, received) if req.tty else _attached(session, cid, req.interactive,
+                                                                                   received)
     except EngineError as exc:
         raise UpError(f"service {req.service}: {exc}") from None
     finally:
@@ -127,9 +127,29 @@ def run(session: Session, req: RunRequest) -> tuple[str, int | None]:
     return cid, code
 
 
-def _interact(session: Session, cid: str) -> int:
+@contextlib.contextmanager
+def _signals_noted() -> Iterator[list[int]]:
+    """The signals Docker's CLI passes on to the container it runs (TERM, HUP, QUIT, USR1, USR2), noted in the
+    list yielded (the handler does nothing else) instead of acting as usual."""
+    import signal
+
+    from engine.runtime.exec import FORWARDED
+
+    received: list[int] = []
+    previous = {}
+    with contextlib.suppress(ValueError):  # not the main thread: they act as usual
+        for signum in FORWARDED:
+            previous[signum] = signal.signal(signum, lambda signum, frame: received.append(signum))
+    try:
+        yield received
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+
+
+def _interact(session: Session, cid: str, received: list[int]) -> int:
     """Take the container's terminal as it starts (nothing it writes is lost), relay ours to it until it
-    exits; its exit code."""
+    exits (signals sent to us go to the container); its exit code."""
     from engine.runtime.exec import relay_terminal
 
     size = None
@@ -138,13 +158,14 @@ def _interact(session: Session, cid: str) -> int:
         size = (terminal.lines, terminal.columns)
     master, hold = session.rt.start_terminal(cid, size)
     try:
-        relay_terminal(master)
+        _forward(session, cid, received)
+        relay_terminal(master, lambda signum: _forward(session, cid, [signum]))
     finally:
         hold.close()
-    return _exit_code(session, cid)
+    return _exit_code(session, cid, received)
 
 
-def _attached(session: Session, cid: str, interactive: bool) -> int:
+def _attached(session: Session, cid: str, interactive: bool, received: list[int]) -> int:
     """Start the container on our own stdin (unless not ``interactive``), stdout and stderr: its bytes reach
     them exactly, straight from the process; its exit code. Ctrl-C stops it."""
     stdin = sys.stdin.fileno() if interactive else os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
@@ -155,14 +176,43 @@ def _attached(session: Session, cid: str, interactive: bool) -> int:
     finally:
         if not interactive:
             os.close(stdin)
-    return _exit_code(session, cid)
+    return _exit_code(session, cid, received)
 
 
-def _exit_code(session: Session, cid: str) -> int:
+def _forward(session: Session, cid: str, signals: list[int]) -> None:
+    """Pass ``signals`` (emptied) to the container."""
+    from engine.errors import EngineError
+
+    while signals:
+        with contextlib.suppress(EngineError):  # it may have ended meanwhile
+            session.rt.kill(cid, signals.pop(0))
+
+
+def _exit_code(session: Session, cid: str, received: list[int]) -> int:
+    """Wait for the container to end, passing it the signals ``received`` meanwhile; its exit code. Ctrl-C
+    stops it. (One wait request, from a thread: the main thread is where signal handlers run.)"""
+    import threading
+
+    failed: list[BaseException] = []
+    done = threading.Event()
+
+    def wait() -> None:
+        try:
+            session.rt.wait(cid)
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+            failed.append(exc)
+        finally:
+            done.set()
+
+    threading.Thread(target=wait, name=f"wait-{cid[:12]}", daemon=True).start()
     try:
-        session.rt.wait(cid)
+        while not done.wait(0.05):
+            _forward(session, cid, received)
     except KeyboardInterrupt:
         session.rt.stop(cid, 0)
+        done.wait()
+    if failed:
+        raise failed[0]
     return int(session.rt.get(cid).exit_code or 0)
 
 

@@ -15,6 +15,7 @@ import sys
 import termios
 import tty as ttymod
 from collections.abc import Callable
+from types import FrameType
 
 from .. import sys as lx
 from ..errors import Conflict, RuntimeFailure
@@ -123,21 +124,33 @@ def _copy_winsize(fd: int) -> None:
         lx.set_window_size(fd, lx.window_size(sys.stdout.fileno()))
 
 
-def relay_terminal(master: int) -> None:
-    """Our terminal (raw) <-> ``master`` until the other side closes it; its size follows ours."""
+FORWARDED = (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
+"""The signals Docker's CLI passes on to a container it runs attached (besides SIGINT, which a terminal sends
+as a key): SIGCHLD, SIGPIPE and SIGURG are its own, SIGKILL and SIGSTOP cannot be caught."""
+
+
+def relay_terminal(master: int, forward: Callable[[int], None] | None = None) -> None:
+    """Our terminal (raw) <-> ``master`` until the other side closes it; its size follows ours.
+
+    ``forward``: called with each signal of ``FORWARDED`` (and SIGINT) sent to us meanwhile, as Docker's CLI
+    passes them to the container (without it they act as usual)."""
     _copy_winsize(master)
-    _relay(master, True)
+    _relay(master, True, forward)
 
 
-def _relay(master: int, interactive: bool) -> None:
+def _relay(master: int, interactive: bool, forward: Callable[[int], None] | None = None) -> None:
     """Copy the terminal both ways until the process closes it. A resize of ours (SIGWINCH, seen through a
-    wake-up pipe: the handler does nothing else) is passed on; our terminal's mode is restored on every path."""
+    wake-up pipe: the handler does nothing else) is passed on, and the signals to ``forward``; our terminal's
+    mode is restored on every path."""
     stdin = sys.stdin.fileno() if interactive else -1
     restore = None
     wake_r, wake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
-    previous_wakeup = previous_handler = None
+    previous_wakeup = None
+    previous: dict[int, Callable[[int, FrameType | None], object] | int | None] = {}
+    caught = (signal.SIGWINCH,) + ((*FORWARDED, signal.SIGINT) if forward is not None else ())
     try:
-        previous_handler = signal.signal(signal.SIGWINCH, lambda signum, frame: None)
+        for sig in caught:
+            previous[sig] = signal.signal(sig, lambda signum, frame: None)
         previous_wakeup = signal.set_wakeup_fd(wake_w)
     except ValueError:  # not the main thread: no resizes then
         pass
@@ -149,9 +162,14 @@ def _relay(master: int, interactive: bool) -> None:
         while True:
             ready, _, _ = select.select(watch, [], [])
             if wake_r in ready:
+                got = b""
                 with contextlib.suppress(BlockingIOError):
-                    os.read(wake_r, 512)
-                _copy_winsize(master)
+                    got = os.read(wake_r, 512)  # the numbers of the signals received
+                if signal.SIGWINCH in got or not got:
+                    _copy_winsize(master)
+                for number in got:
+                    if number != signal.SIGWINCH and forward is not None:
+                        forward(number)
             if master in ready:
                 try:
                     data = os.read(master, 65536)
@@ -171,8 +189,8 @@ def _relay(master: int, interactive: bool) -> None:
             termios.tcsetattr(stdin, termios.TCSADRAIN, restore)
         if previous_wakeup is not None:
             signal.set_wakeup_fd(previous_wakeup)
-        if previous_handler is not None:
-            signal.signal(signal.SIGWINCH, previous_handler)
+        for caught_signal, handler in previous.items():
+            signal.signal(caught_signal, handler if handler is not None else signal.SIG_DFL)
         os.close(wake_r)
         os.close(wake_w)
         os.close(master)

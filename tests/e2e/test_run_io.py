@@ -79,3 +79,21 @@ def test_run_quiet_hides_progress_not_the_output(cli: Cli) -> None:  # noqa: F81
     assert (r.returncode, r.stdout, r.stderr) == (0, "out\n", "err\n")
     r = cli("run", "-q", "-d", "box", "sleep", "30")
     assert r.returncode == 0 and len(r.stdout.strip()) == 64 and r.stderr == ""
+
+
+def test_run_without_a_terminal_passes_signals_to_the_container(cli: Cli) -> None:  # noqa: F811
+    import signal
+
+    cli.write(SERVICE)
+    proc = subprocess.Popen([sys.executable, "-m", "compose.cli.main", "run", "--rm", "-T", "box", "sh", "-c",
+                             "trap 'echo got-hup' HUP; trap 'echo got-term; exit 5' TERM; echo ready; "
+                             "while true; do sleep 0.1; done"], cwd=cli.dir, env=cli.env,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    assert proc.stdout is not None
+    assert proc.stdout.readline() == b"ready\n"
+    proc.send_signal(signal.SIGHUP)
+    assert proc.stdout.readline() == b"got-hup\n"
+    proc.send_signal(signal.SIGTERM)
+    assert proc.stdout.readline() == b"got-term\n"
+    assert proc.wait(30) == 5
+    assert [n for n in containers(cli) if not n.startswith(".")] == []

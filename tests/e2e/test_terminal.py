@@ -166,3 +166,20 @@ def test_run_without_a_terminal_and_detached(cli):  # noqa: F811
     assert "not a tty" in t.text and "out" in t.text.splitlines() and "err" in t.text.splitlines()
     r = cli("run", "-d", "app", check=True)
     assert len(r.stdout.strip()) == 64
+
+
+def test_run_passes_a_sigterm_to_the_container_and_cleans_up(cli):  # noqa: F811
+    # docker's CLI forwards the signals run receives (ForwardAllSignals): the container decides, run exits
+    # with its code, the terminal is cooked again and --rm still removes it
+    import signal
+    import termios
+
+    cli.write(RUNNER)
+    t = Terminal(["run", "--rm", "app", "sh", "-c", "trap 'echo got-term; exit 7' TERM; echo ready; "
+                  "while true; do sleep 0.1; done"], str(cli.dir), cli.env)
+    assert t.wait_for("ready", 60), t.text
+    os.kill(t.proc.pid, signal.SIGTERM)
+    assert t.finish(30) == 7, t.text
+    assert t.text.splitlines()[-1] == "got-term"
+    assert t.local_modes() & termios.ECHO
+    assert names(cli("ps", "-a", check=True).stdout) == []
