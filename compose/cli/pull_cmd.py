@@ -37,7 +37,7 @@ def pull(
     from ..errors import UsageError
 
     if policy not in (None, "", "missing", "always"):
-        raise UsageError(f'invalid pull policy "{policy}": use missing or always')
+        raise UsageError(f'invalid --policy "{policy}": missing or always')
     chosen = tuple(services or ())
     session = ctx.obj.session(chosen, quiet=quiet, title="Pulling")
     if ctx.obj.dry_run:
