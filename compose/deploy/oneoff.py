@@ -129,8 +129,9 @@ def run(session: Session, req: RunRequest) -> tuple[str, int | None]:
 
 @contextlib.contextmanager
 def _signals_noted() -> Iterator[list[int]]:
-    """The signals Docker's CLI passes on to the container it runs (TERM, HUP, QUIT, USR1, USR2), noted in the
-    list yielded (the handler does nothing else) instead of acting as usual."""
+    """The signals Docker's CLI passes on to the container it runs (INT, TERM, HUP, QUIT, USR1, USR2), noted in
+    the list yielded (the handler does nothing else) instead of acting as usual: Ctrl-C is the container's to
+    handle, as with ``docker compose run``."""
     import signal
 
     from engine.runtime.exec import FORWARDED
@@ -138,7 +139,7 @@ def _signals_noted() -> Iterator[list[int]]:
     received: list[int] = []
     previous = {}
     with contextlib.suppress(ValueError):  # not the main thread: they act as usual
-        for signum in FORWARDED:
+        for signum in (*FORWARDED, signal.SIGINT):
             previous[signum] = signal.signal(signum, lambda signum, frame: received.append(signum))
     try:
         yield received
@@ -167,7 +168,7 @@ def _interact(session: Session, cid: str, received: list[int]) -> int:
 
 def _attached(session: Session, cid: str, interactive: bool, received: list[int]) -> int:
     """Start the container on our own stdin (unless not ``interactive``), stdout and stderr: its bytes reach
-    them exactly, straight from the process; its exit code. Ctrl-C stops it."""
+    them exactly, straight from the process; its exit code."""
     stdin = sys.stdin.fileno() if interactive else os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
     try:
         sys.stdout.flush()
@@ -189,8 +190,9 @@ def _forward(session: Session, cid: str, signals: list[int]) -> None:
 
 
 def _exit_code(session: Session, cid: str, received: list[int]) -> int:
-    """Wait for the container to end, passing it the signals ``received`` meanwhile; its exit code. Ctrl-C
-    stops it. (One wait request, from a thread: the main thread is where signal handlers run.)"""
+    """Wait for the container to end, passing it the signals ``received`` meanwhile; its exit code. (One wait
+    request, from a thread: the main thread is where signal handlers run.) A KeyboardInterrupt (when run is
+    not in charge of its signals) stops it."""
     import threading
 
     failed: list[BaseException] = []

@@ -97,3 +97,19 @@ def test_run_without_a_terminal_passes_signals_to_the_container(cli: Cli) -> Non
     assert proc.stdout.readline() == b"got-term\n"
     assert proc.wait(30) == 5
     assert [n for n in containers(cli) if not n.startswith(".")] == []
+
+
+def test_run_without_a_terminal_leaves_ctrl_c_to_the_container(cli: Cli) -> None:  # noqa: F811
+    import signal
+
+    cli.write(SERVICE)
+    proc = subprocess.Popen([sys.executable, "-m", "compose.cli.main", "run", "--rm", "-T", "box", "sh", "-c",
+                             "trap 'echo got-int; exit 130' INT; echo ready; while true; do sleep 0.1; done"],
+                            cwd=cli.dir, env=cli.env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            stdin=subprocess.DEVNULL)
+    assert proc.stdout is not None
+    assert proc.stdout.readline() == b"ready\n"
+    proc.send_signal(signal.SIGINT)  # what Ctrl-C sends to run (the container is not in its process group)
+    assert proc.stdout.readline() == b"got-int\n"
+    assert proc.wait(30) == 130
+    assert [n for n in containers(cli) if not n.startswith(".")] == []
