@@ -42,6 +42,7 @@ from .records import ContainerState, Records, proc_starttime
 from .supervised import Supervised, catches, exit_code, reattach
 
 CGROUP_GRACE = 5.0  # seconds to wait for a cgroup to empty after its PID 1 ended
+READ_SIZE = 256 << 10  # a container's output read at once: a few ms of logging, so the loop stays responsive
 UNKNOWN_EXIT = "it ended while its supervisor was away, so its exit code is unknown"
 
 
@@ -333,7 +334,7 @@ class Lifecycle:
         def read() -> None:
             sv = self.containers.get(cid)
             try:
-                data = os.read(fd, 65536)
+                data = os.read(fd, READ_SIZE)
             except BlockingIOError:
                 return
             except OSError:

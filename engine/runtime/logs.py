@@ -11,9 +11,14 @@ import contextlib
 import io
 import json
 import os
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+
+
+# bytes that JSON escapes or that are not ASCII; a newline only ends lines here
+_UNSAFE = re.compile(rb'[^\n\x20\x21\x23-\x5b\x5d-\x7e]')
 
 
 def timestamp(ns: int | None = None) -> str:
@@ -63,9 +68,15 @@ class LogWriter:
 
     def write(self, stream: str, data: bytes) -> None:
         buf = self.partial.pop(stream, b"") + data
-        lines = buf.split(b"\n")
-        tail = lines.pop()
-        texts = [line + b"\n" for line in lines]
+        end = buf.rfind(b"\n") + 1
+        tail = buf[end:]
+        if end and not self.dropped and _UNSAFE.search(buf, 0, end) is None:
+            self._plain(stream, buf[:end - 1])  # only printable ASCII: the entries are made in one go
+            texts = []
+        else:
+            lines = buf.split(b"\n")
+            lines.pop()
+            texts = [line + b"\n" for line in lines]
         if len(tail) > 16384:  # Docker splits long lines at 16 KiB
             texts.append(tail)
         elif tail:
@@ -77,6 +88,19 @@ class LogWriter:
             self._entries(stream, [tail])
         self.partial.clear()
 
+    def _plain(self, stream: str, body: bytes) -> None:
+        """Lines (``body`` without its last newline) of printable ASCII other than ``"`` and ``\\``: the
+        JSON of each is the line itself, so every entry is made by one ``join``. The file rotates after
+        the entry that reaches ``max_size``, as ``_entries`` does."""
+        suffix = f'\\n", "stream": "{stream}", "time": "{timestamp()}"}}\n'.encode()
+        out = b'{"log": "' + (suffix + b'{"log": "').join(body.split(b"\n")) + suffix
+        while self.size + len(out) >= self.max_size:
+            cut = out.index(b'"}\n', max(0, self.max_size - self.size - 3)) + 3  # "} ends entries only
+            piece, out = out[:cut], out[cut:]
+            self._append(piece, piece.count(b"\n"))
+            self._rotate()
+        self._append(out, out.count(b"\n"))
+
     def _entries(self, stream: str, texts: list[bytes]) -> None:
         if not texts:
             return
@@ -86,10 +110,12 @@ class LogWriter:
             note = f"pycompose: {self.dropped} lines of output were not logged: {self.why}\n"
             entries.insert(0, ("", note.encode()))
         out, lines = bytearray(), 0
+        ends = {name: f', "stream": "{name or "stderr"}", "time": "{now}"}}\n'.encode() for name in (stream, "")}
         for name, text in entries:
-            record = {"log": text.decode("utf-8", errors="replace"), "stream": name or "stderr", "time": now}
-            out += json.dumps(record, ensure_ascii=False).encode()
-            out += b"\n"
+            # the bytes json.dumps gives for {"log": ..., "stream": ..., "time": ...}
+            out += b'{"log": '
+            out += json.dumps(text.decode("utf-8", errors="replace"), ensure_ascii=False).encode()
+            out += ends[name]
             lines += 1 if name else 0
             if self.size + len(out) >= self.max_size:
                 self._append(out, lines)
@@ -97,7 +123,7 @@ class LogWriter:
                 self._rotate()
         self._append(out, lines)
 
-    def _append(self, data: bytearray, lines: int) -> None:
+    def _append(self, data: bytes | bytearray, lines: int) -> None:
         """Write whole entries, or none of them (``lines`` of output are lost then, and counted)."""
         if not data:
             return

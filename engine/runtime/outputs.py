@@ -4,7 +4,7 @@ With pipes, a container's output went through its supervisor's read ends:
 if the supervisor died, the next write failed with EPIPE and the output was
 lost. A FIFO has a name, and the container's end is opened read-write, so
 the FIFO always has a reader: a write never fails. While no supervisor
-drains it the FIFO fills (64 KiB) and then a writer waits, as it would
+drains it the FIFO fills (1 MiB, 64 KiB if the kernel refuses more) and then a writer waits, as it would
 behind a slow terminal; a new supervisor opens the FIFO by its name and
 drains it (``reopen``). The supervisor's end is read-only, so it still sees
 end-of-file once every process of the container has closed its end.
@@ -13,9 +13,11 @@ end-of-file once every process of the container has closed its end.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 
 STREAMS = ("stdout", "stderr")
+PIPE_SIZE = 1 << 20  # room for a burst of output between two reads of the supervisor (the kernel's default: 64 KiB)
 
 
 def path(folder: str, stream: str) -> str:
@@ -34,6 +36,8 @@ def make(folder: str, stream: str) -> tuple[int, int]:
     except BaseException:
         os.close(theirs)
         raise
+    with contextlib.suppress(OSError):  # above /proc/sys/fs/pipe-max-size, or the user's pipe quota: the default
+        fcntl.fcntl(ours, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
     return ours, theirs
 
 
