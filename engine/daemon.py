@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import sys
+from dataclasses import dataclass
 
 from .errors import EngineError
 
@@ -15,7 +16,33 @@ def spawn(module: str, args: list[str], log: str) -> None:
     The daemon writes ``ready`` on READY_FD once it serves; anything else (or
     nothing) is a failure, reported with its log's path.
     """
-    read_fd, write_fd = os.pipe()
+    begin(module, args, log).wait()
+
+
+@dataclass
+class Spawning:
+    """A daemon started by ``begin``, not yet known to serve."""
+
+    module: str
+    log: str
+    ready_fd: int
+
+    def wait(self) -> None:
+        """Until the daemon says it serves (EngineError if it says anything else, or dies first)."""
+        chunks = []
+        try:
+            while chunk := os.read(self.ready_fd, 4096):
+                chunks.append(chunk)
+        finally:
+            os.close(self.ready_fd)
+        answer = b"".join(chunks).decode(errors="replace")
+        if answer != "ready":
+            raise EngineError(f"{self.module} did not start: {answer or 'see ' + self.log}")
+
+
+def begin(module: str, args: list[str], log: str) -> Spawning:
+    """Start the daemon as ``spawn`` does, without waiting for it: the caller goes on, then ``wait``s."""
+    read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
     pid = os.fork()
     if pid == 0:  # pragma: no cover - runs in the forked child
         try:
@@ -38,13 +65,7 @@ def spawn(module: str, args: list[str], log: str) -> None:
             os._exit(0)
     os.close(write_fd)
     os.waitpid(pid, 0)
-    chunks = []
-    while chunk := os.read(read_fd, 4096):
-        chunks.append(chunk)
-    os.close(read_fd)
-    answer = b"".join(chunks).decode(errors="replace")
-    if answer != "ready":
-        raise EngineError(f"{module} did not start: {answer or 'see ' + log}")
+    return Spawning(module, log, read_fd)
 
 
 class _LogStream(io.TextIOBase):

@@ -9,10 +9,12 @@ recreated (by config hash and image), scaling adds or removes replicas.
 
 from __future__ import annotations
 
+import contextlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from engine.errors import EngineError
 from engine.faults import point as fault_point
 
 from ..errors import UpError
@@ -85,20 +87,39 @@ class Converger:
             services = [project.services[name] for name in sorted(chosen)]
             images = self.images(services)
             self._check_ports(services)
-            ensure_networks(s, services, every=opts.all_resources)
-            fault_point("up.networks")
-            self.fresh_volumes |= ensure_volumes(s, services, every=opts.all_resources)
-            fault_point("up.volumes")
-            s.rt.ensure_supervisor(project.name)  # spawned before any thread exists
-            for level in project.levels(opts.services or None, with_deps=not opts.no_deps):
-                todo = [project.services[name] for name in level]
-                with ThreadPoolExecutor(max_workers=s.workers(len(todo))) as pool:
-                    futures = [pool.submit(self._converge, svc, images[svc.name]) for svc in todo]
-                    failed = [e for e in (f.exception() for f in futures) if e is not None]
-                if failed:
-                    raise failed[0]
+            # The supervisor starts while the networks are made; the firewall and netd follow the new
+            # networks in a child while the containers start, and are in place before ``up`` returns.
+            s.rt.begin_supervisor(project.name)
+            try:
+                s.nets.deferred = True
+                try:
+                    ensure_networks(s, services, every=opts.all_resources)
+                finally:
+                    s.nets.deferred = False
+                    s.nets.sync_in_background()  # forked before any thread exists
+                fault_point("up.networks")
+                self.fresh_volumes |= ensure_volumes(s, services, every=opts.all_resources)
+                fault_point("up.volumes")
+                s.rt.ensure_supervisor(project.name)  # spawned before any thread exists
+                self._levels(images)
+                s.nets.wait_sync()
+            finally:
+                with contextlib.suppress(EngineError):
+                    s.nets.wait_sync()  # a failed up still leaves the firewall and netd in line
+                s.rt.settle()
             if opts.wait and not opts.no_start:
                 wait_running_or_healthy(s, services, opts.wait_timeout)
+
+    def _levels(self, images: dict[str, Image]) -> None:
+        """Each dependency level's services in parallel, after the levels before it."""
+        project, opts = self.s.project, self.opts
+        for level in project.levels(opts.services or None, with_deps=not opts.no_deps):
+            todo = [project.services[name] for name in level]
+            with ThreadPoolExecutor(max_workers=self.s.workers(len(todo))) as pool:
+                futures = [pool.submit(self._converge, svc, images[svc.name]) for svc in todo]
+                failed = [e for e in (f.exception() for f in futures) if e is not None]
+            if failed:
+                raise failed[0]
 
     def _orphans(self) -> None:
         s = self.s

@@ -1,14 +1,19 @@
 """Network links through netlink (pyroute2): bridges, veth pairs, addresses, routes.
 
-The only module that imports pyroute2 (about 0.2 s), and only when a
-command touches networks. Calls that act inside a container's network
-namespace are made by the container's own first process, which is already
-there: no thread ever switches namespaces.
+The only module that imports pyroute2 (about 0.2 s), and only in the
+processes that plug containers in: the supervisor and a container's first
+process. Bridges are made and removed with a few plain rtnetlink messages,
+so a command that makes a network does not pay for the import. Calls that
+act inside a container's network namespace are made by the container's own
+first process, which is already there: no thread ever switches namespaces.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
+import socket
+import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +32,12 @@ def _netlink() -> Iterator[Any]:
         ip.close()
 
 
+def preload() -> None:
+    """Import pyroute2 now: in the supervisor before it forks containers, which then inherit it, instead of
+    each paying for the import while it starts."""
+    import pyroute2  # noqa: F401
+
+
 def _index(ip: Any, name: str) -> int | None:
     found = ip.link_lookup(ifname=name)
     return found[0] if found else None
@@ -34,48 +45,98 @@ def _index(ip: Any, name: str) -> int | None:
 
 def exists(name: str) -> bool:
     """Whether a link of that name exists (sysfs: no netlink, no pyroute2 import)."""
-    import os
-
     return os.path.exists(f"/sys/class/net/{name}")
 
 
 def create_bridge(name: str, gateway: str, prefixlen: int, alias: str) -> None:
-    """A bridge with the gateway address, up; ``alias`` (IFLA_IFALIAS) names its network."""
-    from pyroute2 import NetlinkError
+    """A bridge with the gateway address, up; ``alias`` (IFLA_IFALIAS) names its network.
 
-    with _netlink() as ip:
+    Plain rtnetlink messages (``_Rtnl``): a command that makes a network does not import pyroute2.
+    """
+    with _Rtnl() as nl:
         try:
-            if _index(ip, name) is None:
-                ip.link("add", ifname=name, kind="bridge")
-            idx = _index(ip, name)
-            ip.link("set", index=idx, ifalias=alias[:255])
-            if not any(a.get_attr("IFA_ADDRESS") == gateway for a in ip.get_addr(index=idx)):
-                ip.addr("add", index=idx, address=gateway, prefixlen=prefixlen)
-            ip.link("set", index=idx, state="up")
-        except NetlinkError as exc:
-            with contextlib.suppress(NetlinkError):
-                if (idx := _index(ip, name)) is not None:
-                    ip.link("del", index=idx)
-            raise EngineError(f"cannot create bridge {name} ({gateway}/{prefixlen}): {exc}") from None
+            if not exists(name):
+                nl.request(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, _ifinfo(0) + _attr(IFLA_IFNAME, _cstr(name))
+                           + _attr(IFLA_LINKINFO, _attr(IFLA_INFO_KIND, _cstr("bridge"))))
+            idx = socket.if_nametoindex(name)
+            nl.request(RTM_NEWLINK, 0, _ifinfo(idx) + _attr(IFLA_IFALIAS, _cstr(alias[:255])))
+            packed = socket.inet_aton(gateway)
+            try:
+                nl.request(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, struct.pack("=BBBBI", socket.AF_INET, prefixlen,
+                                                                               0, 0, idx)
+                           + _attr(IFA_LOCAL, packed) + _attr(IFA_ADDRESS, packed))
+            except FileExistsError:
+                pass  # the bridge has it already (made again after a reboot left the record)
+            nl.request(RTM_NEWLINK, 0, _ifinfo(idx, IFF_UP, IFF_UP))
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                nl.request(RTM_DELLINK, 0, _ifinfo(socket.if_nametoindex(name)))
+            raise EngineError(f"cannot create bridge {name} ({gateway}/{prefixlen}): {exc.strerror or exc}") from None
 
 
 def delete(name: str) -> None:
     """Delete a link (a veth's peer goes with it); nothing if it is already gone."""
-    from pyroute2 import NetlinkError
-
-    with _netlink() as ip:
-        idx = _index(ip, name)
-        if idx is not None:
-            with contextlib.suppress(NetlinkError):
-                ip.link("del", index=idx)
+    with _Rtnl() as nl, contextlib.suppress(OSError):
+        nl.request(RTM_DELLINK, 0, _ifinfo(socket.if_nametoindex(name)))
 
 
 def bridge_alias(name: str) -> str | None:
-    with _netlink() as ip:
-        idx = _index(ip, name)
-        if idx is None:
-            return None
-        return ip.get_links(idx)[0].get_attr("IFLA_IFALIAS")
+    try:
+        with open(f"/sys/class/net/{name}/ifalias") as fh:
+            return fh.read().rstrip("\n") or None
+    except OSError:
+        return None
+
+
+# rtnetlink, as <linux/netlink.h>, <linux/rtnetlink.h>, <linux/if_link.h> and <linux/if_addr.h> define it
+RTM_NEWLINK, RTM_DELLINK, RTM_NEWADDR = 16, 17, 20
+NLM_F_REQUEST, NLM_F_ACK, NLM_F_EXCL, NLM_F_CREATE = 0x1, 0x4, 0x200, 0x400
+NLMSG_ERROR = 2
+IFLA_IFNAME, IFLA_LINKINFO, IFLA_IFALIAS, IFLA_INFO_KIND = 3, 18, 20, 1
+IFA_ADDRESS, IFA_LOCAL = 1, 2
+IFF_UP = 0x1
+
+
+def _attr(kind: int, payload: bytes) -> bytes:
+    size = 4 + len(payload)
+    return struct.pack("=HH", size, kind) + payload + b"\0" * (-size % 4)
+
+
+def _cstr(text: str) -> bytes:
+    return text.encode() + b"\0"
+
+
+def _ifinfo(index: int, flags: int = 0, change: int = 0) -> bytes:
+    return struct.pack("=BxHiII", socket.AF_UNSPEC, 0, index, flags, change)
+
+
+class _Rtnl:
+    """One NETLINK_ROUTE socket; each request waits for its acknowledgement (an error: OSError with its errno)."""
+
+    def __enter__(self) -> _Rtnl:
+        self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, socket.NETLINK_ROUTE)
+        self.sock.bind((0, 0))
+        self.seq = 0
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.sock.close()
+
+    def request(self, kind: int, flags: int, body: bytes) -> None:
+        self.seq += 1
+        self.sock.send(struct.pack("=LHHLL", 16 + len(body), kind, flags | NLM_F_REQUEST | NLM_F_ACK, self.seq, 0)
+                       + body)
+        while True:
+            data = self.sock.recv(65536)
+            offset = 0
+            while offset + 16 <= len(data):
+                length, kind_, _, seq, _ = struct.unpack_from("=LHHLL", data, offset)
+                if kind_ == NLMSG_ERROR and seq == self.seq:
+                    (error,) = struct.unpack_from("=i", data, offset + 16)
+                    if error:
+                        raise OSError(-error, os.strerror(-error))
+                    return
+                offset += max(16, (length + 3) & ~3)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
-from ..daemon import spawn
+from ..daemon import Spawning, begin, spawn
 from ..errors import Conflict, EngineError, NotFound, RuntimeFailure
 from ..faults import point as fault_point
 from ..state import Root, locked
@@ -76,6 +76,7 @@ class Runtime:
         self.root = root
         self.records = Records(root)
         self._cgroups: Cgroups | None = None
+        self._spawning: dict[str, tuple[contextlib.ExitStack, Spawning]] = {}  # group -> its start lock, the daemon
 
     @property
     def cgroups(self) -> Cgroups:
@@ -481,9 +482,42 @@ class Runtime:
         """Start the group's supervisor now (e.g. before threads start containers in parallel)."""
         self._request(group, {"op": "ping"})
 
+    def begin_supervisor(self, group: str) -> None:
+        """Start spawning the group's supervisor unless it runs, and return at once: the next request to it
+        (``ensure_supervisor``) waits until it serves. ``up`` makes its networks meanwhile."""
+        if group in self._spawning:
+            return
+        self.root.ensure()
+        lock = contextlib.ExitStack()
+        lock.enter_context(locked(run_file(self.root, group, "start.lock")))
+        try:
+            with contextlib.suppress(OSError):
+                if self._send(group, {"op": "ping"}, 5).get("ok"):
+                    lock.close()
+                    return
+            self._spawning[group] = (lock, begin("engine.runtime.supervisor", [self.root.path, group],
+                                                 run_file(self.root, group, "log")))
+        except BaseException:
+            lock.close()
+            raise
+
+    def settle(self) -> None:
+        """Wait for the supervisors ``begin_supervisor`` started (on a failed ``up``, before it returns)."""
+        for group in list(self._spawning):
+            with contextlib.suppress(EngineError):
+                self._spawned(group)
+
+    def _spawned(self, group: str) -> None:
+        pending = self._spawning.pop(group, None)
+        if pending is not None:
+            lock, spawning = pending
+            with lock:
+                spawning.wait()
+
     # -- the supervisor -------------------------------------------------------
 
     def _request(self, group: str, message: Message, wait: float | None = 30.0) -> Message:
+        self._spawned(group)
         for attempt in range(2):
             try:
                 return self._send(group, message, wait)

@@ -16,7 +16,6 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-
 # bytes that JSON escapes or that are not ASCII; a newline only ends lines here
 _UNSAFE = re.compile(rb'[^\n\x20\x21\x23-\x5b\x5d-\x7e]')
 

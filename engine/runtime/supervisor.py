@@ -93,6 +93,9 @@ class Supervisor:
         self._write_info()
         for cid, state in list(self.records.orphans(self.group)):  # the containers of a supervisor that died
             guard(lambda: self.life.adopt(cid, state))  # noqa: B023 - called at once
+        from ..net import links
+
+        links.preload()  # once here, rather than in the loop at the first veth and in each first container
         if ready_fd is not None:
             os.write(ready_fd, b"ready")
             os.close(ready_fd)

@@ -103,6 +103,12 @@ class FakeRuntime:
     def ensure_supervisor(self, group):
         pass
 
+    def begin_supervisor(self, group):
+        pass
+
+    def settle(self):
+        pass
+
 
 @dataclass
 class FakeImage:
@@ -130,10 +136,18 @@ class FakeNetwork:
 
 
 class FakeNets:
+    deferred = False
+
     def __init__(self):
         self.nets: dict[str, FakeNetwork] = {}
         self.released: list[str] = []
         self.next = 2
+
+    def sync_in_background(self):
+        pass
+
+    def wait_sync(self):
+        pass
 
     def list(self):
         return list(self.nets.values())
