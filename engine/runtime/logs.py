@@ -89,10 +89,10 @@ class LogWriter:
 
     def _plain(self, stream: str, body: bytes) -> None:
         """Lines (``body`` without its last newline) of printable ASCII other than ``"`` and ``\\``: the
-        JSON of each is the line itself, so every entry is made by one ``join``. The file rotates after
+        JSON of each is the line itself, so every entry is made by one ``replace``. The file rotates after
         the entry that reaches ``max_size``, as ``_entries`` does."""
         suffix = f'\\n", "stream": "{stream}", "time": "{timestamp()}"}}\n'.encode()
-        out = b'{"log": "' + (suffix + b'{"log": "').join(body.split(b"\n")) + suffix
+        out = b'{"log": "' + body.replace(b"\n", suffix + b'{"log": "') + suffix
         while self.size + len(out) >= self.max_size:
             cut = out.index(b'"}\n', max(0, self.max_size - self.size - 3)) + 3  # "} ends entries only
             piece, out = out[:cut], out[cut:]
