@@ -100,6 +100,7 @@ class Supervisor:
             os.write(ready_fd, b"ready")
             os.close(ready_fd)
             self.ready = True
+        self.idle_since = self.loop.clock()  # idle from now: whoever spawned it is about to ask
         self.loop.on_signal(signal.SIGTERM, self.life.shutdown)  # the handler only flags it
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
