@@ -1,11 +1,12 @@
-"""Network links through netlink (pyroute2): bridges, veth pairs, addresses, routes.
+"""Network links through netlink: bridges, veth pairs, addresses, routes.
 
-The only module that imports pyroute2 (about 0.2 s), and only in the
-processes that plug containers in: the supervisor and a container's first
-process. Bridges are made and removed with a few plain rtnetlink messages,
-so a command that makes a network does not pay for the import. Calls that
-act inside a container's network namespace are made by the container's own
-first process, which is already there: no thread ever switches namespaces.
+The only module that speaks netlink. Each change is one plain rtnetlink
+request, acknowledged (``_Rtnl``), about what ``ip link``/``ip addr``/``ip
+route`` send: no library to import (pyroute2 took about 0.2 s to import, in
+the command, the supervisor and each container's first process). Calls
+that act inside a container's network namespace are made by the
+container's own first process, which is already there: no thread ever
+switches namespaces.
 """
 
 from __future__ import annotations
@@ -14,45 +15,18 @@ import contextlib
 import os
 import socket
 import struct
-from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 from ..errors import EngineError
 
 
-@contextlib.contextmanager
-def _netlink() -> Iterator[Any]:
-    from pyroute2 import IPRoute
-
-    ip = IPRoute()
-    try:
-        yield ip
-    finally:
-        ip.close()
-
-
-def preload() -> None:
-    """Import pyroute2 now: in the supervisor before it forks containers, which then inherit it, instead of
-    each paying for the import while it starts."""
-    import pyroute2  # noqa: F401
-
-
-def _index(ip: Any, name: str) -> int | None:
-    found = ip.link_lookup(ifname=name)
-    return found[0] if found else None
-
-
 def exists(name: str) -> bool:
-    """Whether a link of that name exists (sysfs: no netlink, no pyroute2 import)."""
+    """Whether a link of that name exists in the host's network namespace (sysfs: no netlink)."""
     return os.path.exists(f"/sys/class/net/{name}")
 
 
 def create_bridge(name: str, gateway: str, prefixlen: int, alias: str) -> None:
-    """A bridge with the gateway address, up; ``alias`` (IFLA_IFALIAS) names its network.
-
-    Plain rtnetlink messages (``_Rtnl``): a command that makes a network does not import pyroute2.
-    """
+    """A bridge with the gateway address, up; ``alias`` (IFLA_IFALIAS) names its network."""
     with _Rtnl() as nl:
         try:
             if not exists(name):
@@ -89,17 +63,23 @@ def bridge_alias(name: str) -> str | None:
 
 
 # rtnetlink, as <linux/netlink.h>, <linux/rtnetlink.h>, <linux/if_link.h> and <linux/if_addr.h> define it
-RTM_NEWLINK, RTM_DELLINK, RTM_NEWADDR = 16, 17, 20
+RTM_NEWLINK, RTM_DELLINK, RTM_NEWADDR, RTM_NEWROUTE = 16, 17, 20, 24
 NLM_F_REQUEST, NLM_F_ACK, NLM_F_EXCL, NLM_F_CREATE = 0x1, 0x4, 0x200, 0x400
 NLMSG_ERROR = 2
-IFLA_IFNAME, IFLA_LINKINFO, IFLA_IFALIAS, IFLA_INFO_KIND = 3, 18, 20, 1
+IFLA_ADDRESS, IFLA_IFNAME, IFLA_MASTER, IFLA_LINKINFO, IFLA_NET_NS_PID, IFLA_IFALIAS = 1, 3, 10, 18, 19, 20
+IFLA_INFO_KIND, IFLA_INFO_DATA, VETH_INFO_PEER = 1, 2, 1
 IFA_ADDRESS, IFA_LOCAL = 1, 2
+RTA_GATEWAY, RT_TABLE_MAIN, RTPROT_STATIC, RT_SCOPE_UNIVERSE, RTN_UNICAST = 5, 254, 4, 0, 1
 IFF_UP = 0x1
 
 
 def _attr(kind: int, payload: bytes) -> bytes:
     size = 4 + len(payload)
     return struct.pack("=HH", size, kind) + payload + b"\0" * (-size % 4)
+
+
+def _u32(value: int) -> bytes:
+    return struct.pack("=I", value)
 
 
 def _cstr(text: str) -> bytes:
@@ -150,28 +130,37 @@ class Plug:
 
 def plug(pid: int, plugs: list[Plug]) -> None:
     """Create veth pairs whose peers land in ``pid``'s network namespace, host ends on their bridges."""
-    from pyroute2 import NetlinkError
-
-    with _netlink() as ip:
+    with _Rtnl() as nl:
         made: list[int] = []
         try:
             for p in plugs:
-                bridge = _index(ip, p.bridge)
+                bridge = _ifindex(p.bridge)
                 if bridge is None:
                     raise EngineError(f"the bridge {p.bridge} does not exist (was its network removed?)")
-                stale = _index(ip, p.host)
+                stale = _ifindex(p.host)
                 if stale is not None:  # left by a container that died with its namespace still held
-                    ip.link("del", index=stale)
-                ip.link("add", ifname=p.host, kind="veth", peer={"ifname": p.peer, "net_ns_pid": pid})
-                idx = _index(ip, p.host)
-                made.append(idx)  # type: ignore[arg-type]
-                ip.link("set", index=idx, master=bridge, state="up")
+                    nl.request(RTM_DELLINK, 0, _ifinfo(stale))
+                peer = _ifinfo(0) + _attr(IFLA_IFNAME, _cstr(p.peer)) + _attr(IFLA_NET_NS_PID, _u32(pid))
+                nl.request(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, _ifinfo(0) + _attr(IFLA_IFNAME, _cstr(p.host))
+                           + _attr(IFLA_LINKINFO, _attr(IFLA_INFO_KIND, _cstr("veth"))
+                                   + _attr(IFLA_INFO_DATA, _attr(VETH_INFO_PEER, peer))))
+                idx = socket.if_nametoindex(p.host)
+                made.append(idx)
+                nl.request(RTM_NEWLINK, 0, _ifinfo(idx, IFF_UP, IFF_UP) + _attr(IFLA_MASTER, _u32(bridge)))
                 _hairpin(p.host)
-        except NetlinkError as exc:
+        except OSError as exc:
             for idx in made:
-                with contextlib.suppress(NetlinkError):
-                    ip.link("del", index=idx)
-            raise EngineError(f"cannot connect the container to its networks: {exc}") from None
+                with contextlib.suppress(OSError):
+                    nl.request(RTM_DELLINK, 0, _ifinfo(idx))
+            raise EngineError(f"cannot connect the container to its networks: {exc.strerror or exc}") from None
+
+
+def _ifindex(name: str) -> int | None:
+    """The index of the link ``name`` in this network namespace (not sysfs: that shows the one it was mounted in)."""
+    try:
+        return socket.if_nametoindex(name)
+    except OSError:
+        return None
 
 
 def _hairpin(port: str) -> None:
@@ -195,20 +184,29 @@ class Interface:
 
 def configure_inside(interfaces: list[Interface]) -> None:
     """Rename, address and bring up the interfaces; lo up; default route. Runs inside the namespace."""
-    with _netlink() as ip:
-        lo = _index(ip, "lo")
-        if lo is not None:
-            ip.link("set", index=lo, state="up")
-        for itf in interfaces:
-            idx = _index(ip, itf.temp_name)
-            if idx is None:
-                raise EngineError(f"interface {itf.temp_name} is missing in the container")
-            changes: dict[str, Any] = {"ifname": itf.name}
-            if itf.mac:
-                changes["address"] = itf.mac
-            ip.link("set", index=idx, **changes)
-            ip.addr("add", index=idx, address=itf.address, prefixlen=itf.prefixlen)
-            ip.link("set", index=idx, state="up")
-        gateway = next((i.gateway for i in interfaces if i.gateway), None)
-        if gateway:
-            ip.route("add", dst="0.0.0.0/0", gateway=gateway)
+    with _Rtnl() as nl:
+        try:
+            lo = _ifindex("lo")
+            if lo is not None:
+                nl.request(RTM_NEWLINK, 0, _ifinfo(lo, IFF_UP, IFF_UP))
+            for itf in interfaces:
+                idx = _ifindex(itf.temp_name)
+                if idx is None:
+                    raise EngineError(f"interface {itf.temp_name} is missing in the container")
+                changes = _attr(IFLA_IFNAME, _cstr(itf.name))
+                if itf.mac:
+                    changes += _attr(IFLA_ADDRESS, bytes.fromhex(itf.mac.replace(":", "")))
+                nl.request(RTM_NEWLINK, 0, _ifinfo(idx) + changes)
+                address = socket.inet_aton(itf.address)
+                nl.request(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL,
+                           struct.pack("=BBBBI", socket.AF_INET, itf.prefixlen, 0, 0, idx)
+                           + _attr(IFA_LOCAL, address) + _attr(IFA_ADDRESS, address))
+                nl.request(RTM_NEWLINK, 0, _ifinfo(idx, IFF_UP, IFF_UP))
+            gateway = next((i.gateway for i in interfaces if i.gateway), None)
+            if gateway:  # as ``ip route add default via GATEWAY proto static``
+                nl.request(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL,
+                           struct.pack("=BBBBBBBBI", socket.AF_INET, 0, 0, 0, RT_TABLE_MAIN, RTPROT_STATIC,
+                                       RT_SCOPE_UNIVERSE, RTN_UNICAST, 0)
+                           + _attr(RTA_GATEWAY, socket.inet_aton(gateway)))
+        except OSError as exc:
+            raise EngineError(f"cannot configure the container's network interfaces: {exc.strerror or exc}") from None

@@ -93,14 +93,11 @@ class Supervisor:
         self._write_info()
         for cid, state in list(self.records.orphans(self.group)):  # the containers of a supervisor that died
             guard(lambda: self.life.adopt(cid, state))  # noqa: B023 - called at once
-        from ..net import links
-
-        links.preload()  # once here, rather than in the loop at the first veth and in each first container
         if ready_fd is not None:
             os.write(ready_fd, b"ready")
             os.close(ready_fd)
             self.ready = True
-        self.idle_since = self.loop.clock()  # idle from now: whoever spawned it is about to ask
+        self.idle_since = self.loop.clock()  # idle from when it serves: whoever spawned it is about to ask
         self.loop.on_signal(signal.SIGTERM, self.life.shutdown)  # the handler only flags it
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
