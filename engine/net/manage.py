@@ -65,7 +65,10 @@ class NetworkManager(Networks):
         if pid == 0:  # pragma: no cover - runs in the forked child
             code = 1
             try:
-                os.close(read_fd)
+                # none of the caller's descriptors: its locks (the project's, a supervisor's start lock)
+                # are released when the caller lets go of them, not when this child ends
+                os.closerange(3, write_fd)
+                os.closerange(write_fd + 1, os.sysconf("SC_OPEN_MAX"))
                 self.sync()
                 code = 0
             except EngineError as exc:

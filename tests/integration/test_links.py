@@ -1,0 +1,45 @@
+"""Bridges through plain rtnetlink requests: made, made again, refused with the kernel's reason, removed."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+
+from engine.errors import EngineError
+from engine.net import links
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="bridges need root")
+
+NAME = f"pclk{os.getpid() % 100000}"
+
+
+@pytest.fixture
+def bridge():
+    yield NAME
+    links.delete(NAME)
+    assert not links.exists(NAME)
+
+
+def test_a_bridge_with_its_gateway_alias_and_up(bridge):
+    links.create_bridge(bridge, "10.252.7.1", 24, "pycompose test")
+    links.create_bridge(bridge, "10.252.7.1", 24, "pycompose test")  # again: nothing changes, no error
+    shown = subprocess.run(["ip", "-o", "-4", "addr", "show", "dev", bridge], capture_output=True, text=True,
+                           check=True).stdout
+    assert shown.count("inet 10.252.7.1/24 ") == 1
+    assert links.bridge_alias(bridge) == "pycompose test"
+    with open(f"/sys/class/net/{bridge}/operstate") as fh:
+        assert fh.read().strip() in ("up", "unknown")  # a bridge without ports says unknown
+    assert os.path.isdir(f"/sys/class/net/{bridge}/bridge")
+
+
+def test_a_refused_bridge_says_why_and_leaves_nothing(bridge):
+    with pytest.raises(EngineError, match=rf"^cannot create bridge {bridge} \(10.252.8.1/33\): Invalid argument$"):
+        links.create_bridge(bridge, "10.252.8.1", 33, "pycompose test")
+    assert not links.exists(bridge)
+
+
+def test_deleting_what_is_not_there_is_no_error(bridge):
+    links.delete(bridge)
+    assert links.bridge_alias(bridge) is None
