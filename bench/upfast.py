@@ -54,6 +54,12 @@ def timed(cmd: list[str], cwd: str, env: dict[str, str]) -> float:
     return elapsed
 
 
+def gone(path: str, limit: float = 10.0) -> None:
+    deadline = time.monotonic() + limit
+    while os.path.exists(path) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 def pycompose_engine(python: str, checkout: str, root: str) -> tuple[list[str], dict[str, str]]:
     """A pycompose checkout as a command and its environment (its own state root), busybox imported."""
     env = {**os.environ, "PYCOMPOSE_ROOT": root, "PYCOMPOSE_DNS_UPSTREAMS": "none", "PYTHONPATH": checkout}
@@ -91,6 +97,8 @@ def main() -> None:
                 for name, (cmd, env) in engines.items():  # A B A B
                     times[name].append(timed([*cmd, "up", "-d"], project, env))
                     timed([*cmd, "down", "-t", "0"], project, env)
+                    if "PYCOMPOSE_ROOT" in env:  # from nothing: its supervisor has gone (2 s idle)
+                        gone(os.path.join(env["PYCOMPOSE_ROOT"], "run", f"supervisor-{os.path.basename(project)}.json"))
             med = {name: statistics.median(t) for name, t in times.items()}
             line = f"{label:18} " + " ".join(f"{med[name]:7.2f}s" for name in names)
             if docker is not None:

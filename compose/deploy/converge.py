@@ -87,8 +87,9 @@ class Converger:
             services = [project.services[name] for name in sorted(chosen)]
             images = self.images(services)
             self._check_ports(services)
-            # The supervisor starts while the networks are made; the firewall and netd follow the new
-            # networks in a child while the containers start, and are in place before ``up`` returns.
+            # The supervisor starts while the networks and the first containers are made (the first start
+            # waits for it); the firewall and netd follow the new networks in a child while the containers
+            # start, and are in place before ``up`` returns. Both fork: before any thread exists.
             s.rt.begin_supervisor(project.name)
             try:
                 s.nets.deferred = True
@@ -100,7 +101,6 @@ class Converger:
                 fault_point("up.networks")
                 self.fresh_volumes |= ensure_volumes(s, services, every=opts.all_resources)
                 fault_point("up.volumes")
-                s.rt.ensure_supervisor(project.name)  # spawned before any thread exists
                 self._levels(images)
                 s.nets.wait_sync()
             finally:

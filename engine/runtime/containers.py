@@ -14,6 +14,7 @@ import secrets
 import shutil
 import signal as signals
 import socket
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -77,6 +78,7 @@ class Runtime:
         self.records = Records(root)
         self._cgroups: Cgroups | None = None
         self._spawning: dict[str, tuple[contextlib.ExitStack, Spawning]] = {}  # group -> its start lock, the daemon
+        self._spawn_wait = threading.Lock()  # threads that need a supervisor being spawned all wait for it
 
     @property
     def cgroups(self) -> Cgroups:
@@ -483,8 +485,9 @@ class Runtime:
         self._request(group, {"op": "ping"})
 
     def begin_supervisor(self, group: str) -> None:
-        """Start spawning the group's supervisor unless it runs, and return at once: the next request to it
-        (``ensure_supervisor``) waits until it serves. ``up`` makes its networks meanwhile."""
+        """Start spawning the group's supervisor unless it runs, and return at once: the next requests to it
+        wait until it serves (from any thread). ``up`` makes its networks and its first containers meanwhile.
+        Call it while the process has no other thread (it forks)."""
         if group in self._spawning:
             return
         self.root.ensure()
@@ -508,11 +511,14 @@ class Runtime:
                 self._spawned(group)
 
     def _spawned(self, group: str) -> None:
-        pending = self._spawning.pop(group, None)
-        if pending is not None:
-            lock, spawning = pending
-            with lock:
-                spawning.wait()
+        if group not in self._spawning:
+            return
+        with self._spawn_wait:
+            pending = self._spawning.pop(group, None)
+            if pending is not None:
+                lock, spawning = pending
+                with lock:
+                    spawning.wait()
 
     # -- the supervisor -------------------------------------------------------
 

@@ -224,6 +224,11 @@ def filter_for(spec: ContainerSpec) -> Filter | None:
         raise RuntimeFailure(f"seccomp profile: {_why(exc)}") from None
 
 
+def filter_for_defaults(caps: frozenset[str]) -> Filter | None:
+    """The filter of a container with no ``security_opt`` and ``caps`` (built once; errors are the caller's)."""
+    return _built(None, False, caps)
+
+
 def _why(exc: Exception) -> str:
     return exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
 
