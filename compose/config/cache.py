@@ -1,4 +1,4 @@
-"""A cache of loaded projects, so repeated commands skip YAML, jsonschema and networkx.
+"""A cache of loaded projects, so repeated commands skip YAML, the schema check and the graph.
 
 An entry is keyed by the load options, the working directory and the
 pycompose version, and holds every file and environment variable the load
