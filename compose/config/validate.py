@@ -3,8 +3,9 @@
 jsonschema's own messages (``'workdir' does not match any of the regexes:
 '^x-'``) are rewritten into one sentence per error that names the file, line,
 column and key path, with a "did you mean" where a key is misspelled. Every
-error of a document is reported together. jsonschema is imported here only,
-so commands that never validate do not pay for it.
+error of a document is reported together. A valid document is recognised by
+``schemacheck`` without jsonschema; jsonschema is imported here only, and only
+for a document that check does not pass.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path as FsPath
 from typing import Any
 
 from ..errors import ConfigError, ConfigErrors, Location, PathPart
+from .schemacheck import Check, Unsupported, compile_schema
 from .syntax import check_expose, check_volume, parse_port
 from .units import parse_duration
 from .yamlload import Positions
@@ -53,22 +55,42 @@ def _check_volume(value: object) -> bool:
     return True
 
 
+_FORMATS = {"ports": _check_ports, "duration": _check_duration, "expose": _check_expose, "volume": _check_volume}
+
+
+@lru_cache(maxsize=1)
+def _schema() -> Any:
+    with open(SCHEMA_FILE, encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+@lru_cache(maxsize=1)
+def _quick() -> Check | None:
+    """The schema compiled, once per process, into a yes-or-not-sure check that needs no jsonschema."""
+    try:
+        return compile_schema(_schema(), _FORMATS)
+    except Unsupported:
+        return None
+
+
 @lru_cache(maxsize=1)
 def _validator() -> Any:
     import jsonschema
 
     checker = jsonschema.FormatChecker(formats=())
-    checker.checks("ports", raises=ValueError)(_check_ports)
-    checker.checks("duration", raises=ValueError)(_check_duration)
-    checker.checks("expose", raises=ValueError)(_check_expose)
-    checker.checks("volume", raises=ValueError)(_check_volume)
-    with open(SCHEMA_FILE, encoding="utf-8") as fh:
-        schema = json.load(fh)
-    return jsonschema.Draft7Validator(schema, format_checker=checker)
+    for name, check in _FORMATS.items():
+        checker.checks(name, raises=ValueError)(check)
+    return jsonschema.Draft7Validator(_schema(), format_checker=checker)
 
 
 def validate_document(data: Any, positions: Positions) -> None:
-    """Raise ConfigErrors listing every problem of ``data`` (already interpolated, markers stripped)."""
+    """Raise ConfigErrors listing every problem of ``data`` (already interpolated, markers stripped).
+
+    A document the quick check passes is valid; any other goes to jsonschema, which finds and words
+    its errors (and passes the few the quick check was too strict about)."""
+    quick = _quick()
+    if quick is not None and quick(data):
+        return
     errors: list[ConfigError] = []
     for err in _validator().iter_errors(data):
         errors.extend(_rewrite(err, positions))
