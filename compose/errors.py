@@ -9,7 +9,8 @@ prints.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+
+from lazydc import dataclass
 
 PathPart = str | int
 Path = tuple[PathPart, ...]

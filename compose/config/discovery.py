@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+
+from lazydc import dataclass
 
 from ..errors import ConfigError, UsageError
 

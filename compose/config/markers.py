@@ -6,8 +6,9 @@ are gone from the merged result.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
+
+from lazydc import dataclass
 
 
 @dataclass

@@ -10,8 +10,10 @@ A few blocks are kept as plain data: ``develop``, hooks, ``gpus``, ``provider`` 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
+
+from lazydc import dataclass
 
 from ..errors import Location
 from .parts import (  # re-exported: the model is one namespace for its users

@@ -12,7 +12,9 @@ import json
 import os
 import platform
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
+
+from lazydc import dataclass
 
 from ..config.model import Project, Service
 from ..errors import ConfigError, UpError

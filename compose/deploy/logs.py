@@ -18,8 +18,10 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, TextIO
+
+from lazydc import dataclass
 
 from . import labels
 from .session import short_name

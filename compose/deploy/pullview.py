@@ -21,8 +21,10 @@ import json
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING
+
+from lazydc import dataclass
 
 from .progress import Progress
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import platform as host
 from collections.abc import Iterable
-from dataclasses import dataclass
+
+from lazydc import dataclass
 
 from ..config.model import Project, Service
 from ..errors import ConfigError, ConfigErrors

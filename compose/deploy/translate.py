@@ -12,8 +12,10 @@ import hashlib
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING
+
+from lazydc import dataclass
 
 from .. import __version__
 from ..config.model import Healthcheck as ComposeHealthcheck

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
+
+from lazydc import dataclass
 
 from ..config.model import Project
 from ..errors import UsageError

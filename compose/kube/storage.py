@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import os
-from dataclasses import dataclass, field
+from dataclasses import field
+
+from lazydc import dataclass
 
 from ..config.model import Mount, Service
 from ..config.units import parse_size

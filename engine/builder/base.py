@@ -14,8 +14,10 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
+
+from lazydc import dataclass
 
 from ..errors import EngineError, NotFound
 from ..images import refs as refnames

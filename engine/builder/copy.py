@@ -24,8 +24,10 @@ import posixpath
 import stat
 import tarfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import BinaryIO, TypeVar
+
+from lazydc import dataclass
 
 from ..errors import ArchiveError
 from .archive import ArchiveEntries, is_archive

@@ -16,7 +16,8 @@ import json
 import os
 import stat
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+
+from lazydc import dataclass
 
 from ..state import Root, read_json, write_json
 from .digest import Hasher

@@ -13,8 +13,10 @@ import posixpath
 import re
 import signal
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
+
+from lazydc import dataclass
 
 from ..images.model import Image
 from .dockerfile import Instruction, Stage, parse_duration

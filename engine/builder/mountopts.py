@@ -7,7 +7,8 @@ supported; ``type=ssh`` is refused with what to do instead.
 from __future__ import annotations
 
 import posixpath
-from dataclasses import dataclass
+
+from lazydc import dataclass
 
 _TYPES = ("bind", "cache", "tmpfs", "secret", "ssh")
 _KEYS = {

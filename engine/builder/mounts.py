@@ -27,7 +27,9 @@ import os
 import stat
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
+
+from lazydc import dataclass
 
 from ..runtime.spec import MountSpec
 from ..state import Root

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import posixpath
 import re
-from dataclasses import dataclass
+
+from lazydc import dataclass
 
 MAGIC = frozenset("*?[")
 

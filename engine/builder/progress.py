@@ -16,7 +16,8 @@ show them only when a step fails.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+
+from lazydc import dataclass
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,8 @@ import stat
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+
+from lazydc import dataclass
 
 from ..errors import NotFound, RuntimeFailure
 from ..runtime.containers import Runtime, new_id

@@ -21,8 +21,10 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
+
+from lazydc import dataclass
 
 from ..errors import ArchiveError
 from ..state import read_json, write_json

@@ -10,7 +10,8 @@ never become two tags.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+
+from lazydc import dataclass
 
 from ..errors import EngineError
 

@@ -26,9 +26,11 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from functools import partial
 from typing import Any
+
+from lazydc import dataclass
 
 from .dnswire import (
     QR,

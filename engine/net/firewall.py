@@ -39,7 +39,8 @@ import os
 import re
 import subprocess
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+
+from lazydc import dataclass
 
 from ..errors import EngineError
 

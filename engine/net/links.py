@@ -15,7 +15,8 @@ import contextlib
 import os
 import socket
 import struct
-from dataclasses import dataclass
+
+from lazydc import dataclass
 
 from ..errors import EngineError
 

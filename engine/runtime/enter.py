@@ -16,8 +16,10 @@ import os
 import signal
 import socket
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import NoReturn
+
+from lazydc import dataclass
 
 from .. import sys as lx
 from . import caps, console, seccomp

@@ -16,7 +16,9 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-from dataclasses import dataclass, field
+from dataclasses import field
+
+from lazydc import dataclass
 
 from .cgroups import Cgroups
 from .enter import ExecOptions, fork_exec

@@ -9,9 +9,10 @@ import math
 import os
 import stat
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 
 from engine.errors import RuntimeFailure
+from lazydc import dataclass
 
 DEFAULT_PERIOD = 100_000
 

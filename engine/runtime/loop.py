@@ -25,8 +25,10 @@ import sys
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from types import FrameType
+
+from lazydc import dataclass
 
 Callback = Callable[[], None]
 FileLike = int | socket.socket

@@ -12,7 +12,8 @@ import contextlib
 import selectors
 import socket
 from collections.abc import Mapping
-from dataclasses import dataclass
+
+from lazydc import dataclass
 
 from .loop import Loop, Timer
 from .protocol import encode

@@ -19,7 +19,8 @@ import os
 import sys
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+
+from lazydc import dataclass
 
 from ..errors import EngineError
 from ..state import Root

@@ -16,8 +16,10 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TypedDict, Unpack
+
+from lazydc import dataclass
 
 from ..errors import NotFound
 from ..faults import point as fault_point

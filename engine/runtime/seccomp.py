@@ -18,7 +18,8 @@ import json
 import os
 import struct
 from collections.abc import Mapping
-from dataclasses import dataclass
+
+from lazydc import dataclass
 
 from .. import sys as lx
 from ..errors import RuntimeFailure

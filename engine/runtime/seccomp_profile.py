@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import errno
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
+
+from lazydc import dataclass
 
 
 @dataclass(frozen=True)

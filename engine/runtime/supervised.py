@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import socket
-from dataclasses import dataclass, field
+from dataclasses import field
+
+from lazydc import dataclass
 
 from . import outputs, policy
 from .launch import Launched, Starting

@@ -7,7 +7,8 @@ read are the container's, and nothing in them can point outside it.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+
+from lazydc import dataclass
 
 
 @dataclass(frozen=True)
