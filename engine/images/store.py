@@ -20,18 +20,17 @@ import re
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import Conflict, EngineError, NotFound
 from ..state import Root, locked, read_json
-from . import changes as changelib
 from . import refs as refnames
-from .compression import Reader, Writer
 from .layout import Entry, Layout
-from .load import read_archive
 from .model import HOST_ARCH, Descriptor, Image, parse_config
-from .save import write_archive
-from .staging import Staging
+
+if TYPE_CHECKING:  # reading and writing archives: imported by the methods that do it, not by lookups
+    from .compression import Reader, Writer
+    from .staging import Staging
 
 _HEX = re.compile(r"[0-9a-f]{1,64}")
 
@@ -59,6 +58,9 @@ class ImageStore:
     def import_tarball(self, source: Reader, ref: str | None, changes: Sequence[str] = ()) -> Image:
         """Make an image of one root filesystem tarball (any compression), like ``docker import``."""
         tag = refnames.normalize(ref) if ref else None
+        from . import changes as changelib
+        from .staging import Staging
+
         run_config = changelib.apply({}, changes)  # refuse bad input before reading any of the tarball
         with self._writing() as entries, Staging(self.layout) as staging:
             layer = staging.ingest_layer(staging.spool(source), None, "tarball")
@@ -77,6 +79,9 @@ class ImageStore:
     def load(self, source: Reader) -> builtins.list[str]:
         """Load a ``docker save`` or OCI archive; the tags loaded (an image ID for an untagged image)."""
         names: builtins.list[str] = []
+        from .load import read_archive
+        from .staging import Staging
+
         with self._writing() as entries, Staging(self.layout) as staging:
             loaded = read_archive(source, staging)
             staging.commit()
@@ -160,6 +165,8 @@ class ImageStore:
                 item = chosen.setdefault(entry.manifest.digest, (entry.manifest, self._image(entry), []))
                 if tag and tag not in item[2]:
                     item[2].append(tag)
+            from .save import write_archive
+
             write_archive(self.layout, list(chosen.values()), dest)
 
     # -- tags and removal --------------------------------------------------------

@@ -15,7 +15,6 @@ from ..errors import EngineError
 from ..state import Root
 from . import netd
 from .networks import Network, Networks
-from .sync import apply_firewall
 
 
 class NetworkManager(Networks):
@@ -50,6 +49,8 @@ class NetworkManager(Networks):
 
     def sync(self) -> None:
         """Bring the firewall and the DNS daemon in line with the records."""
+        from .sync import apply_firewall  # only when a network changes
+
         apply_firewall(self.root)
         if self.list():
             netd.ensure(self.root)

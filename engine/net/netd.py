@@ -24,7 +24,6 @@ from typing import Any
 
 from ..daemon import quiet_output, spawn
 from ..state import Root, locked, read_json, try_locked, unlink_lock, write_json
-from .dns import DnsServer, read_upstreams
 from .networks import Network, Networks
 
 RESCAN = 0.5  # seconds between looks at the records
@@ -94,6 +93,8 @@ def upstreams() -> list[tuple[str, int]]:
 
     value = os.environ.get("PYCOMPOSE_DNS_UPSTREAMS")
     if value is None:
+        from .dns import read_upstreams
+
         return read_upstreams("/etc/resolv.conf")
     return [parse_upstream(v.strip()) for v in value.split(",") if v.strip() and v.strip() != "none"]
 
@@ -102,6 +103,9 @@ class Netd:
     def __init__(self, root: Root) -> None:
         self.root = root
         self.resolver = RecordsResolver(root)
+        # the daemon only: commands that ask whether netd runs do not load the DNS server
+        from .dns import DnsServer
+
         self.server = DnsServer(self.resolver, upstreams())
         self.listening: set[str] = set()
         self.stopping = False

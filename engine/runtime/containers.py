@@ -17,6 +17,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from lazydc import dataclass
 
@@ -25,10 +26,12 @@ from ..errors import Conflict, EngineError, NotFound, RuntimeFailure
 from ..faults import point as fault_point
 from ..state import Root, locked
 from . import logs as logfile
-from .cgroups import Cgroups
 from .protocol import Message, connect, decode, encode, number, run_file, signal_number, text
 from .records import ContainerState, Records, alive
 from .spec import ContainerFile, ContainerSpec, check_sysctl
+
+if TYPE_CHECKING:
+    from .cgroups import Cgroups
 
 DEFAULT_HOSTS = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
 
@@ -84,6 +87,9 @@ class Runtime:
     @property
     def cgroups(self) -> Cgroups:
         if self._cgroups is None:
+            # devices and ctypes: not for commands that only read records
+            from .cgroups import Cgroups
+
             self._cgroups = Cgroups.detect(self.root.cgroup_name)
         return self._cgroups
 
