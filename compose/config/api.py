@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from . import cache
-from .options import Loaded, LoadOptions
 
 if TYPE_CHECKING:
+    from .options import Loaded, LoadOptions
     from .variables import Variable
 
 
@@ -22,6 +22,22 @@ def load(options: LoadOptions, environ: Mapping[str, str], stdin: str | None = N
     loaded = load_project(options, environ, stdin)
     cache.put(options, stdin, loaded, environ)
     return loaded
+
+
+def view(options: LoadOptions, environ: Mapping[str, str], stdin: str | None, name: str,
+         make: Callable[[Loaded], str]) -> tuple[str, list[str]]:
+    """``make(loaded)`` and the load's warnings, kept beside the cached project as ``name``.
+
+    The same view of an unchanged project is then read back without loading the model at all
+    (no YAML, no classes). ``name`` must say everything the text depends on besides the
+    project: the caller's options, and the version of the code that makes it."""
+    hit = cache.view(options, environ, stdin, name)
+    if hit is not None:
+        return hit
+    loaded = load(options, environ, stdin)
+    text = make(loaded)
+    cache.put_view(options, environ, stdin, name, text)
+    return text, loaded.warnings
 
 
 def environment(options: LoadOptions, environ: Mapping[str, str], working_dir: str, name: str) -> dict[str, str]:

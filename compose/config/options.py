@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import field
+from typing import TYPE_CHECKING
 
 from lazydc import dataclass
 
-from .inputs import Inputs
-from .model import Project
+if TYPE_CHECKING:  # the model's modules are loaded by whoever makes or reads a Project
+    from .inputs import Inputs
+    from .model import Project
 
 
 @dataclass(frozen=True)

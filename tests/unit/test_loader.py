@@ -338,6 +338,35 @@ def test_cache_is_reused_and_invalidated_by_files_and_variables(proj, tmp_path):
     assert oct(os.stat(tmp_path / "cache").st_mode & 0o777) == "0o700"
 
 
+def test_a_view_is_kept_with_the_cached_project_and_read_back_without_the_model(proj, tmp_path):
+    import subprocess
+    import sys
+
+    from compose.config.api import view
+    from compose.config.options import LoadOptions
+
+    proj.write({"compose.yaml": "services:\n  web:\n    image: nginx:${TAG:-1}\n    ports: ['80']\n"})
+    env = {"HOME": "/home/tester", "PYCOMPOSE_CACHE_DIR": str(tmp_path / "cache")}
+    opts = LoadOptions(cwd=proj.path())
+    made = []
+
+    def image(loaded):
+        made.append(1)
+        return loaded.project.services["web"].image
+
+    assert view(opts, env, None, "image", image) == ("nginx:1", [])
+    assert view(opts, env, None, "image", image) == ("nginx:1", [])
+    assert len(made) == 1  # the second came from the cache
+    # another process reads the view without importing the model, YAML or the loader
+    code = ("import sys; from compose.config.api import view; from compose.config.options import LoadOptions\n"
+            f"print(view(LoadOptions(cwd={proj.path()!r}), {env!r}, None, 'image', None)[0])\n"
+            "print(sorted(m for m in ('compose.config.model', 'compose.config.loader', 'yaml') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert (done.stdout, done.stderr) == ("nginx:1\n[]\n", "")
+    assert view(opts, {**env, "TAG": "2"}, None, "image", image) == ("nginx:2", [])  # a variable changed
+    assert len(made) == 2
+
+
 def test_a_file_that_is_not_utf8_is_one_located_error(proj):
     (proj.root / "compose.yaml").write_bytes(b"services:\n  a:\n    image: x\n    environment:\n      K: \"\xff\"\n")
     with pytest.raises(ConfigError) as info:
