@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING
+
+from lazydc import dataclass
 
 from . import labels
 from .session import service_of
