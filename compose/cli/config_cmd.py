@@ -21,6 +21,11 @@ from .context import GlobalOptions
 
 if TYPE_CHECKING:
     from ..config.model import Project
+    from ..config.options import Loaded
+
+# This module's version, part of the name of the views it keeps in the model cache (the cache's own
+# key covers compose/config's code).
+_CODE = f"{os.path.getsize(__file__)}:{os.stat(__file__).st_mtime_ns}"
 
 
 def register(app: typer.Typer) -> None:
@@ -67,48 +72,52 @@ def config(
     if variables:
         _variables(opts, wanted, fmt)
         return
-    loaded = _load(opts, wanted, interpolate=not no_interpolate, consistency=not no_consistency,
-                   env_resolution=not no_env_resolution)
-    project = loaded
-    if wanted:
-        unknown = [s for s in wanted if s not in project.services]
-        if unknown:
-            raise UsageError("no such service: " + ", ".join(unknown))
-        keep = project.select(wanted)
-        project = replace(project, services={k: v for k, v in project.services.items() if k in keep})
-    if quiet:
-        return
-    if hash_ is not None:
-        text = _hashes(project, hash_)
-    elif environment:
-        from ..config.api import environment as project_environment
+    from ..config import api
+    from .context import warn
 
-        env = project_environment(opts.load_options(services=wanted), opts.environ, project.working_dir, project.name)
-        text = "".join(f"{line}\n" for line in sorted(f"{k}={v}" for k, v in env.items()))
-    else:
-        text = _render(project, fmt or "yaml", list_services, list_volumes, list_networks, list_models,
+    options = replace(opts.load_options(services=wanted, interpolate=not no_interpolate),
+                      consistency=not no_consistency, env_resolution=not no_env_resolution)
+    stdin = sys.stdin.read() if "-" in opts.files else None
+
+    def make(loaded: Loaded) -> str:
+        project = loaded.project
+        if wanted:
+            unknown = [s for s in wanted if s not in project.services]
+            if unknown:
+                raise UsageError("no such service: " + ", ".join(unknown))
+            keep = project.select(wanted)
+            project = replace(project, services={k: v for k, v in project.services.items() if k in keep})
+        if quiet:
+            return ""
+        if hash_ is not None:
+            return _hashes(project, hash_)
+        if environment:
+            env = api.environment(opts.load_options(services=wanted), opts.environ, project.working_dir,
+                                  project.name)
+            return "".join(f"{line}\n" for line in sorted(f"{k}={v}" for k, v in env.items()))
+        return _render(project, fmt or "yaml", list_services, list_volumes, list_networks, list_models,
                        list_profiles, list_images, escape=not no_interpolate, env_files=no_env_resolution,
                        digests=resolve_image_digests or lock_image_digests, images_only=lock_image_digests,
                        relative=no_path_resolution, normalized=not no_normalize)
+
+    if hash_ is None and not environment and not resolve_image_digests and not lock_image_digests:
+        # the text depends on the project and these flags only: kept with the cached project, so an
+        # unchanged project's config is printed without loading the model (see config.api.view)
+        name = repr(("config", _CODE, quiet, fmt, list_services, list_volumes, list_networks, list_models,
+                     list_profiles, list_images, no_interpolate, no_env_resolution, no_path_resolution,
+                     no_normalize, wanted))
+        text = api.view(options, opts.environ, stdin, name, make, warn)
+    else:  # the config hash (orchestration's code), .env files, the image store: read each time
+        loaded = api.load(options, opts.environ, stdin)
+        for warning in loaded.warnings:
+            warn(warning)
+        text = make(loaded)
+    if quiet:
+        return
     if output:
         _write_atomically(output, text)
     else:
         sys.stdout.write(text)
-
-
-def _load(opts: GlobalOptions, services: tuple[str, ...], *, interpolate: bool, consistency: bool,
-          env_resolution: bool) -> Project:
-    from ..config.api import load
-
-    options = replace(opts.load_options(services=services, interpolate=interpolate), consistency=consistency,
-                      env_resolution=env_resolution)
-    stdin = sys.stdin.read() if "-" in opts.files else None
-    loaded = load(options, opts.environ, stdin)
-    from .context import warn
-
-    for warning in loaded.warnings:
-        warn(warning)
-    return loaded.project
 
 
 def _hashes(project: Project, which: str) -> str:

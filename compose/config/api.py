@@ -25,19 +25,24 @@ def load(options: LoadOptions, environ: Mapping[str, str], stdin: str | None = N
 
 
 def view(options: LoadOptions, environ: Mapping[str, str], stdin: str | None, name: str,
-         make: Callable[[Loaded], str]) -> tuple[str, list[str]]:
-    """``make(loaded)`` and the load's warnings, kept beside the cached project as ``name``.
+         make: Callable[[Loaded], str], warn: Callable[[str], object]) -> str:
+    """``make(loaded)``, kept beside the cached project as ``name``; the load's warnings go to
+    ``warn`` first, as a load would give them.
 
     The same view of an unchanged project is then read back without loading the model at all
     (no YAML, no classes). ``name`` must say everything the text depends on besides the
     project: the caller's options, and the version of the code that makes it."""
     hit = cache.view(options, environ, stdin, name)
     if hit is not None:
-        return hit
+        for warning in hit[1]:
+            warn(warning)
+        return hit[0]
     loaded = load(options, environ, stdin)
+    for warning in loaded.warnings:
+        warn(warning)
     text = make(loaded)
     cache.put_view(options, environ, stdin, name, text)
-    return text, loaded.warnings
+    return text
 
 
 def environment(options: LoadOptions, environ: Mapping[str, str], working_dir: str, name: str) -> dict[str, str]:

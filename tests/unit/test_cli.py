@@ -168,3 +168,51 @@ def test_logs_since_refuses_what_it_cannot_read():
 
     with pytest.raises(UsageError, match='^invalid time "yesterday": use a Unix timestamp'):
         since("yesterday")
+
+
+WARNED = COMPOSE.replace("image: postgres", "image: postgres:${PG_TAG}")
+
+
+@pytest.mark.parametrize("args", [
+    ["config"], ["config", "--format", "json"], ["config", "--services"], ["config", "--images"],
+    ["config", "db"], ["config", "-q"], ["config", "ghost"], ["--profile", "front", "config", "--profiles"],
+    ["config", "--no-interpolate"], ["config", "--hash", "*"],
+])
+def test_config_from_a_warm_cache_prints_what_a_load_prints(tmp_path, args):
+    (tmp_path / "compose.yaml").write_text(WARNED)
+    cached = {"PYCOMPOSE_NO_CACHE": "", "PYCOMPOSE_CACHE_DIR": str(tmp_path / "cache")}
+    fresh = run(args, cwd=tmp_path)
+    assert fresh.stderr.startswith('WARN[0000] The "PG_TAG" variable is not set.') or "--no-interpolate" in args
+    for _ in range(2):  # the first fills the cache, the second reads it
+        again = run(args, cwd=tmp_path, env=cached)
+        assert (again.returncode, again.stdout, again.stderr) == (fresh.returncode, fresh.stdout, fresh.stderr)
+    (tmp_path / "compose.yaml").write_text(WARNED.replace("nginx", "httpd"))
+    changed = run(args, cwd=tmp_path, env=cached)
+    assert (changed.returncode, changed.stdout) == (run(args, cwd=tmp_path).returncode, run(args, cwd=tmp_path).stdout)
+
+
+def _modules(args, cwd, env):
+    code = ("import atexit, sys\n"
+            "atexit.register(lambda: print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('networkx', 'jsonschema', 'pyroute2', 'yaml', 'rich') or m in ('compose.config.model', "
+            "'compose.config.loader', 'engine.images.store'))), file=sys.stderr))\n"
+            f"sys.argv = ['pycompose', *{args!r}]\n"
+            "from compose.cli.main import run\nrun()\n")
+    environ = {"PATH": os.environ["PATH"], "HOME": "/home/tester", **env}
+    done = subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, env=environ)
+    assert done.returncode == 0, done.stderr
+    return done.stderr.strip().split()
+
+
+def test_lean_start_version_and_config_from_a_warm_cache_import_no_heavy_module(project):
+    """The no-op commands stay fast: what they must not import (issue 16)."""
+    env = {"PYCOMPOSE_CACHE_DIR": str(project / "cache")}
+    assert _modules(["version"], project, env) == []
+    assert "compose.config.loader" in _modules(["config", "-q"], project, env)  # fills the cache
+    assert _modules(["config", "-q"], project, env) == []  # from the cache: no YAML, no model
+    assert "compose.config.model" in _modules(["config"], project, env)  # the project from the cache, rendered
+    assert _modules(["config"], project, env) == []  # the text from the cache
+    # a cold load reads YAML, builds the model, and still needs neither jsonschema nor networkx
+    cold = _modules(["config"], project, {"PYCOMPOSE_NO_CACHE": "1"})
+    assert "compose.config.model" in cold and "yaml" in cold
+    assert [m for m in cold if m.split(".")[0] in ("networkx", "jsonschema", "pyroute2", "rich")] == []

@@ -345,7 +345,7 @@ def test_a_view_is_kept_with_the_cached_project_and_read_back_without_the_model(
     from compose.config.api import view
     from compose.config.options import LoadOptions
 
-    proj.write({"compose.yaml": "services:\n  web:\n    image: nginx:${TAG:-1}\n    ports: ['80']\n"})
+    proj.write({"compose.yaml": "services:\n  web:\n    image: nginx:${TAG:-1}\n    environment: ['A=${UNSET}']\n"})
     env = {"HOME": "/home/tester", "PYCOMPOSE_CACHE_DIR": str(tmp_path / "cache")}
     opts = LoadOptions(cwd=proj.path())
     made = []
@@ -354,16 +354,18 @@ def test_a_view_is_kept_with_the_cached_project_and_read_back_without_the_model(
         made.append(1)
         return loaded.project.services["web"].image
 
-    assert view(opts, env, None, "image", image) == ("nginx:1", [])
-    assert view(opts, env, None, "image", image) == ("nginx:1", [])
+    warnings = []
+    assert view(opts, env, None, "image", image, warnings.append) == "nginx:1"
+    assert view(opts, env, None, "image", image, warnings.append) == "nginx:1"
+    assert warnings == ['The "UNSET" variable is not set. Defaulting to a blank string.'] * 2  # given each time
     assert len(made) == 1  # the second came from the cache
     # another process reads the view without importing the model, YAML or the loader
     code = ("import sys; from compose.config.api import view; from compose.config.options import LoadOptions\n"
-            f"print(view(LoadOptions(cwd={proj.path()!r}), {env!r}, None, 'image', None)[0])\n"
+            f"print(view(LoadOptions(cwd={proj.path()!r}), {env!r}, None, 'image', None, len))\n"
             "print(sorted(m for m in ('compose.config.model', 'compose.config.loader', 'yaml') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert (done.stdout, done.stderr) == ("nginx:1\n[]\n", "")
-    assert view(opts, {**env, "TAG": "2"}, None, "image", image) == ("nginx:2", [])  # a variable changed
+    assert view(opts, {**env, "TAG": "2"}, None, "image", image, warnings.append) == "nginx:2"  # a variable changed
     assert len(made) == 2
 
 
