@@ -20,6 +20,10 @@ from typing import Any
 Check = Callable[[Any], bool]
 
 _MAPPING = ("properties", "patternProperties", "additionalProperties")
+_SUBSCHEMA = {"additionalProperties", "propertyNames", "items", "if", "then", "else", "not"}
+_KEYWORDS = {*_MAPPING, *_SUBSCHEMA, "definitions", "type", "$ref", "required", "uniqueItems", "minItems",
+             "maxItems", "enum", "const", "pattern", "minLength", "maxLength", "minimum", "maximum", "format",
+             "allOf", "anyOf", "oneOf"}
 _IGNORED = {"$comment", "$schema", "$id", "description", "title", "default", "examples", "deprecated"}
 
 
@@ -60,13 +64,24 @@ class _Compiler:
         self.refs: dict[str, Check] = {}
 
     def ref(self, target: str) -> Check:
-        if not target.startswith("#/definitions/"):
+        if not target.startswith("#/definitions/") or \
+                target.removeprefix("#/definitions/") not in self.root.get("definitions", {}):
             raise Unsupported(f"$ref {target}")
         if target not in self.refs:
-            compiled: list[Check] = []
-            self.refs[target] = lambda v: compiled[0](v)  # recursive definitions find themselves
-            compiled.append(self.compile(self.root["definitions"][target.removeprefix("#/definitions/")]))
+            self.refs[target] = self.later(self.root["definitions"][target.removeprefix("#/definitions/")])
         return self.refs[target]
+
+    def later(self, schema: Any) -> Check:
+        """``schema``'s check, compiled the first time it is needed: a document reaches a small part of
+        the compose schema (recursive definitions find themselves this way too)."""
+        compiled: list[Check] = []
+
+        def check(v: Any) -> bool:
+            if not compiled:
+                compiled.append(self.compile(schema))
+            return compiled[0](v)
+
+        return check
 
     def compile(self, schema: Any) -> Check:  # noqa: C901 - one branch per keyword
         if schema is True:
@@ -157,10 +172,10 @@ class _Compiler:
 
     def mapping(self, schema: Mapping[str, Any]) -> Check:
         """properties, patternProperties and additionalProperties together, as jsonschema applies them."""
-        props = {name: self.compile(s) for name, s in schema.get("properties", {}).items()}
-        patterns = [(re.compile(p), self.compile(s)) for p, s in schema.get("patternProperties", {}).items()]
+        props = {name: self.later(s) for name, s in schema.get("properties", {}).items()}
+        patterns = [(re.compile(p), self.later(s)) for p, s in schema.get("patternProperties", {}).items()]
         extra = schema.get("additionalProperties", True)
-        rest = None if extra is True else self.compile(extra)
+        rest = None if extra is True else self.later(extra)
 
         def check(v: Any) -> bool:
             if not isinstance(v, dict):
@@ -186,8 +201,33 @@ class _Compiler:
         return check
 
 
+def _known(schema: Any) -> None:
+    """Raise Unsupported for a keyword (anywhere in the schema) the check does not know."""
+    if isinstance(schema, bool):
+        return
+    if not isinstance(schema, dict):
+        raise Unsupported(repr(schema))
+    for key, arg in schema.items():
+        if key in _IGNORED:
+            continue
+        if key not in _KEYWORDS:
+            raise Unsupported(key)
+        if key in ("properties", "patternProperties", "definitions"):
+            for sub in arg.values():
+                _known(sub)
+        elif key in ("allOf", "anyOf", "oneOf"):
+            for sub in arg:
+                _known(sub)
+        elif key in _SUBSCHEMA:
+            if key == "items" and not isinstance(arg, dict | bool):
+                raise Unsupported("items as a list")
+            _known(arg)
+
+
 def compile_schema(schema: Mapping[str, Any], formats: Mapping[str, Callable[[Any], bool]]) -> Check:
     """A check that is True only for documents the schema (Draft 7, our format checkers) accepts.
 
-    Raises Unsupported when the schema uses a keyword the check does not know."""
+    Raises Unsupported when the schema uses a keyword the check does not know. Parts of the
+    schema are compiled when a document first reaches them."""
+    _known(schema)
     return _Compiler(schema, formats).compile(schema)
