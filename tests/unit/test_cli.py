@@ -216,3 +216,21 @@ def test_lean_start_version_and_config_from_a_warm_cache_import_no_heavy_module(
     cold = _modules(["config"], project, {"PYCOMPOSE_NO_CACHE": "1"})
     assert "compose.config.model" in cold and "yaml" in cold
     assert [m for m in cold if m.split(".")[0] in ("networkx", "jsonschema", "pyroute2", "rich")] == []
+
+
+@pytest.mark.parametrize("args", [["version"], ["version", "--short"], ["version", "--format", "json"],
+                                  ["version", "-f", "pretty"], ["version", "--format=json"], ["version", "-f", "xml"],
+                                  ["version", "--short", "--format", "json"], ["--help"]])
+def test_the_console_script_answers_version_as_the_typer_command_does(args):
+    code = ("import sys\n"
+            f"sys.argv = ['pycompose', *{args!r}]\n"
+            "import atexit\n"
+            "atexit.register(lambda: print('typer' in sys.modules, file=sys.stderr))\n"
+            "from compose.cli.entry import run\nrun()\n")
+    environ = {"PATH": os.environ["PATH"], "HOME": "/home/tester"}
+    script = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=environ)
+    typer_cmd = run(args, cwd=".")
+    assert (script.returncode, script.stdout) == (typer_cmd.returncode, typer_cmd.stdout)
+    fast = args in (["version"], ["version", "--short"], ["version", "--format", "json"], ["version", "-f", "pretty"],
+                    ["version", "--format=json"])
+    assert script.stderr.strip().endswith(str(not fast))  # typer imported only when needed
