@@ -6,8 +6,11 @@ the median over five projects written like real-world ones (a web app, a
 monitoring stack, a blog, a queue of workers, a search stack); ``ps`` and
 ``up -d`` with nothing changed on a 3-service dependency chain. Every
 command runs as a fresh process, the two engines alternating (ABAB), with
-bytecode caches warm as a user has them. A row of floors shows what any
-Python command pays before it does anything: the interpreter, and typer.
+bytecode caches warm as a user has them. Each side prints the median wall
+time and the median CPU time (user + system, the process and its threads):
+on a loaded machine the CPU time is the steadier of the two. A row of floors
+shows what any Python command pays before it does anything: the
+interpreter, and typer.
 
 ``config`` needs no daemon. ``up -d``/``ps`` need root: pycompose runs on a
 root of its own; Docker on a private dockerd the bench starts (its own data
@@ -26,6 +29,7 @@ from __future__ import annotations
 import argparse
 import glob
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -273,28 +277,39 @@ def compose_binary(venv: str | None) -> str | None:
     return None
 
 
-def run(cmd: list[str], cwd: str, env: dict[str, str]) -> float:
+Time = tuple[float, float]  # wall, CPU (user + system of the process and its threads)
+
+
+def run(cmd: list[str], cwd: str, env: dict[str, str]) -> Time:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     subprocess.run(cmd, cwd=cwd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - t
+    wall = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
 
 
-def abab(runs: int, sides: list[Callable[[], float]]) -> list[float]:
-    """Each side run ``runs`` times, alternating; the median of each."""
-    times: list[list[float]] = [[] for _ in sides]
+def abab(runs: int, sides: list[Callable[[], Time]]) -> list[Time]:
+    """Each side run ``runs`` times, alternating; the median wall and CPU time of each."""
+    times: list[list[Time]] = [[] for _ in sides]
     for side in sides:  # once each before timing: caches filled
         side()
     for _ in range(runs):
         for i, side in enumerate(sides):
             times[i].append(side())
-    return [statistics.median(t) for t in times]
+    return [(statistics.median(w for w, _ in t), statistics.median(c for _, c in t)) for t in times]
 
 
-def row(label: str, ours: float, docker: float | None, goal: str = "") -> None:
-    if docker is None:
-        print(f"{label:40} {ours * 1000:8.1f} ms")
-    else:
-        print(f"{label:40} {ours * 1000:8.1f} ms {docker * 1000:8.1f} ms   x{ours / docker:4.2f}  {goal}")
+def row(label: str, ours: Time, docker: Time | None, goal: str = "") -> None:
+    line = f"{label:42} {ours[0] * 1000:7.1f} {ours[1] * 1000:7.1f}"
+    if docker is not None:
+        line += f"  {docker[0] * 1000:7.1f} {docker[1] * 1000:7.1f}   x{ours[0] / docker[0]:4.2f} x{ours[1] / docker[1]:4.2f}"
+        line += f"  {goal}"
+    print(line)
+
+
+def median_of(times: list[Time]) -> Time:
+    return statistics.median(w for w, _ in times), statistics.median(c for _, c in times)
 
 
 def main() -> None:
@@ -309,23 +324,25 @@ def main() -> None:
     if script:
         pyc = [script]
     dc = compose_binary(opts.compose_venv)
-    with tempfile.TemporaryDirectory(prefix="pycompose-bench-noop-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="pycompose-bench-noop-", ignore_cleanup_errors=True) as tmp:
         base = {"PATH": os.environ["PATH"], "HOME": tmp, "PYTHONPATH": HERE,
                 "PYCOMPOSE_CACHE_DIR": os.path.join(tmp, "cache"), "PYCOMPOSE_DNS_UPSTREAMS": "none"}
         cold = {**base, "PYCOMPOSE_NO_CACHE": "1"}
 
-        def side(cmd: list[str], cwd: str, env: dict[str, str]) -> Callable[[], float]:
+        def side(cmd: list[str], cwd: str, env: dict[str, str]) -> Callable[[], Time]:
             return lambda: run(cmd, cwd, env)
 
         def both(label: str, args: list[str], cwd: str, env: dict[str, str], denv: dict[str, str],
-                 goal: str = "") -> tuple[float, float | None]:
+                 goal: str = "") -> tuple[Time, Time | None]:
             sides = [side(pyc + args, cwd, env)] + ([side([dc] + args, cwd, denv)] if dc else [])
             medians = abab(opts.runs, sides)
             ours, docker = medians[0], (medians[1] if dc else None)
             row(label, ours, docker, goal)
             return ours, docker
 
-        print(f"{'(n=' + str(opts.runs) + ', medians)':40} {'pycompose':>11} {'docker':>11}   ratio  goal")
+        print(f"{'(n=' + str(opts.runs) + ', medians in ms)':42} {'pycompose':>15}  {'docker compose':>15}   "
+              "ratios")
+        print(f"{'':42} {'wall':>7} {'cpu':>7}  {'wall':>7} {'cpu':>7}   wall  cpu    goal")
         floors = abab(opts.runs, [side([py, "-c", "pass"], tmp, base), side([py, "-c", "import typer"], tmp, base)])
         row("floor: python -c pass", floors[0], None)
         row("floor: python -c 'import typer'", floors[1], None)
@@ -337,7 +354,9 @@ def main() -> None:
             with open(os.path.join(folder, "compose.yaml"), "w") as fh:
                 fh.write(text)
             folders.append(folder)
-        warm, cold_times, dwarm = [], [], []
+        warm: list[Time] = []
+        cold_times: list[Time] = []
+        dwarm: list[Time] = []
         for folder in folders:
             subprocess.run(pyc + ["config", "-q"], cwd=folder, env=base, check=True)  # fill the cache
             sides = [side(pyc + ["config"], folder, base), side(pyc + ["config"], folder, cold)]
@@ -349,9 +368,9 @@ def main() -> None:
                 dwarm.append(docker)
             row(f"  config {os.path.basename(folder)}, warm", medians[0], docker)
             row(f"  config {os.path.basename(folder)}, cold", medians[1], docker)
-        dmed = statistics.median(dwarm) if dwarm else None
-        row("config, cache warm (median of projects)", statistics.median(warm), dmed, "<= x1.0")
-        row("config, cache cold (median of projects)", statistics.median(cold_times), dmed, "<= x2.0")
+        dmed = median_of(dwarm) if dwarm else None
+        row("config, cache warm (median of projects)", median_of(warm), dmed, "<= x1.0")
+        row("config, cache cold (median of projects)", median_of(cold_times), dmed, "<= x2.0")
         if opts.no_daemon or os.geteuid() != 0:
             return
         updown(tmp, base, pyc, dc, opts.runs)
@@ -397,6 +416,10 @@ def updown(tmp: str, base: dict[str, str], pyc: list[str], dc: str | None, runs:
         finally:
             for folder in projects:
                 subprocess.run(pyc + ["down", "-t", "0"], cwd=folder, env=env, capture_output=True)
+            run_dir = os.path.join(env["PYCOMPOSE_ROOT"], "run")
+            deadline = time.monotonic() + 30
+            while os.path.isdir(run_dir) and os.listdir(run_dir) and time.monotonic() < deadline:
+                time.sleep(0.2)  # the supervisors and netd leave once nothing is left to watch
             if docker and dc:
                 subprocess.run([dc, "down", "-t", "0"], cwd=chain, env=denv, capture_output=True)
     finally:
