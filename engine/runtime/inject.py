@@ -18,7 +18,8 @@ import shutil
 import signal
 import stat
 from collections.abc import Sequence
-from dataclasses import dataclass
+
+from lazydc import dataclass
 
 from .. import sys as lx
 from ..errors import Conflict, EngineError

@@ -21,7 +21,8 @@ import queue
 import select
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+
+from lazydc import dataclass
 
 from ...errors import UpError
 

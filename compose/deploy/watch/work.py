@@ -10,9 +10,10 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from engine.runtime.inject import Change
+from lazydc import dataclass
 
 from .rules import Rule
 
