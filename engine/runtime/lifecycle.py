@@ -462,7 +462,9 @@ class Lifecycle:
         sv = self.containers.get(cid)
         if sv is None or sv.proc is None:
             return
-        sv.kill_at = None
+        if sv.kill_at is not None:  # killed before the grace period ended: its timer must not keep us busy
+            sv.kill_at.cancel()
+            sv.kill_at = None
         with contextlib.suppress(ProcessLookupError):
             os.kill(sv.proc.pid, signal.SIGKILL)
         with contextlib.suppress(EngineError, OSError):

@@ -337,3 +337,23 @@ def test_a_flooding_container_keeps_other_containers_timers_on_time(rt, layers):
     entries = rt.logs(flood)
     first = next(entries)
     assert (first.stream, first.text) == ("stdout", "y\n")
+
+
+def test_a_kill_during_the_grace_period_leaves_no_timer_behind(rt, layers):
+    """A stop waiting out a 30 s grace period, then a SIGKILL (a second Ctrl-C): once the container is
+    removed the supervisor leaves at once, not when the stop's timer would have fired."""
+    cid = make(rt, layers, ["sh", "-c", "trap 'echo ignoring' TERM; while true; do sleep 0.05; done"])
+    rt.start(cid)
+    sup = supervisor_pid(rt, cid)
+    time.sleep(0.3)  # the trap is set
+    stopping = threading.Thread(target=rt.stop, args=(cid, 30.0))
+    stopping.start()
+    wait_for(lambda: any(e.text == "ignoring\n" for e in rt.logs(cid)), 5, "the TERM to be ignored")
+    rt.kill(cid, "SIGKILL")
+    stopping.join(10)
+    assert not stopping.is_alive() and rt.get(cid).exit_code == 137
+    rt.remove(cid)
+    began = time.monotonic()
+    wait_for(lambda: not os.path.exists(f"/proc/{sup}") or open(f"/proc/{sup}/stat").read().split()[2] == "Z",
+             10, "the supervisor to exit")
+    assert time.monotonic() - began < 5
