@@ -5,7 +5,8 @@ from __future__ import annotations
 import io
 import os
 import sys
-from dataclasses import dataclass
+
+from lazydc import dataclass
 
 from .errors import EngineError
 
