@@ -82,7 +82,7 @@ def test_ps_json_fields_and_values(cli: Cli) -> None:  # noqa: F811
 
 def test_events_json_from_a_stop_start_and_down(cli: Cli) -> None:  # noqa: F811
     cli.write(APP)
-    cli("up", "-d", "db", check=True)
+    cli("up", "-d", "--wait", "db", check=True)  # healthy before the watcher starts: its events are ours
     watcher = subprocess.Popen([sys.executable, "-m", "compose.cli.main", "events", "--json", "db"], cwd=cli.dir,
                                env=cli.env, stdout=subprocess.PIPE, text=True)
     time.sleep(1)
