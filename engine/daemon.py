@@ -5,8 +5,7 @@ from __future__ import annotations
 import io
 import os
 import sys
-
-from lazydc import dataclass
+from dataclasses import dataclass
 
 from .errors import EngineError
 
