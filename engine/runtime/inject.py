@@ -18,8 +18,7 @@ import shutil
 import signal
 import stat
 from collections.abc import Sequence
-
-from lazydc import dataclass
+from dataclasses import dataclass
 
 from .. import sys as lx
 from ..errors import Conflict, EngineError

@@ -13,10 +13,9 @@ import signal
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from types import FrameType
 from typing import TYPE_CHECKING, TextIO
-
-from lazydc import dataclass
 
 from ...errors import ComposeError, UsageError
 from ..session import short_name

@@ -21,8 +21,7 @@ import queue
 import select
 import threading
 from collections.abc import Callable, Iterable
-
-from lazydc import dataclass
+from dataclasses import dataclass
 
 from ...errors import UpError
 

@@ -10,10 +10,9 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import field
+from dataclasses import dataclass, field
 
 from engine.runtime.inject import Change
-from lazydc import dataclass
 
 from .rules import Rule
 
