@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
-
-from lazydc import dataclass
 
 _NAME = re.compile(r"[_A-Za-z][_A-Za-z0-9]*")
 

@@ -20,10 +20,9 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from types import FrameType
 from typing import TYPE_CHECKING, TextIO
-
-from lazydc import dataclass
 
 from ..errors import Cancelled
 from .logs import LogFollower, LogPrinter, colored, service_colors

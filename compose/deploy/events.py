@@ -18,10 +18,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import field
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
-
-from lazydc import dataclass
 
 from . import labels
 from .session import service_of

@@ -10,9 +10,8 @@ stream.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
-
-from lazydc import dataclass
 
 from .session import service_of, short_name
 

@@ -18,9 +18,8 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, TextIO
-
-from lazydc import dataclass
 
 from .statuses import DRY_RUN_PREFIX, kind_of
 

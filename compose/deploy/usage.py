@@ -10,9 +10,8 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
-
-from lazydc import dataclass
 
 from . import labels
 from .session import service_of
