@@ -9,8 +9,7 @@ prints.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-
-from lazydc import dataclass
+from dataclasses import dataclass
 
 PathPart = str | int
 Path = tuple[PathPart, ...]

@@ -15,9 +15,8 @@ import json
 import os
 import tempfile
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
-
-from lazydc import dataclass
 
 DEFAULT_ROOT = "/var/lib/pycompose"
 

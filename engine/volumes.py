@@ -24,11 +24,9 @@ import re
 import shutil
 import tempfile
 from collections.abc import Iterator
-from dataclasses import asdict, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime
 from typing import Any
-
-from lazydc import dataclass
 
 from .errors import Conflict, EngineError, NotFound
 from .state import Root, locked, read_json, write_json

@@ -5,8 +5,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable
-
-from lazydc import dataclass
+from dataclasses import dataclass
 
 from ..errors import ConfigError, UsageError
 

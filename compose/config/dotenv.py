@@ -20,11 +20,11 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from compose.config.interpolate import InterpolationError, interpolate_string
 from compose.errors import ConfigError
-from lazydc import dataclass
 
 Lookup = Callable[[str], str | None]
 

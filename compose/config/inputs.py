@@ -10,9 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Mapping
-from dataclasses import field
-
-from lazydc import dataclass
+from dataclasses import dataclass, field
 
 from ..errors import ConfigError
 

@@ -26,11 +26,11 @@ from __future__ import annotations
 import json
 import string
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from compose.config.markers import Override, Reset
 from compose.errors import ConfigError, Location, Path
-from lazydc import dataclass
 
 Lookup = Callable[[str], str | None]
 OnUnset = Callable[[str], None]

@@ -6,9 +6,8 @@ are gone from the merged result.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
-
-from lazydc import dataclass
 
 
 @dataclass

@@ -10,10 +10,8 @@ A few blocks are kept as plain data: ``develop``, hooks, ``gpus``, ``provider`` 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import field
+from dataclasses import dataclass, field
 from typing import Any
-
-from lazydc import dataclass
 
 from ..errors import Location
 from .parts import (  # re-exported: the model is one namespace for its users

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import field
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
-
-from lazydc import dataclass
 
 if TYPE_CHECKING:  # the model's modules are loaded by whoever makes or reads a Project
     from .inputs import Inputs

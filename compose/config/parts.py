@@ -6,10 +6,8 @@ Frozen dataclasses, normalized as ``model`` describes; ``model`` re-exports them
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import field
+from dataclasses import dataclass, field
 from typing import Any
-
-from lazydc import dataclass
 
 Env = Mapping[str, str | None]
 

@@ -13,12 +13,10 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterator
-from dataclasses import field
+from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
-
-from lazydc import dataclass
 
 from ..errors import ConfigError, Location, Path, PathPart
 from .markers import Override, Reset

@@ -12,9 +12,7 @@ import json
 import os
 import platform
 from collections.abc import Mapping
-from dataclasses import field
-
-from lazydc import dataclass
+from dataclasses import dataclass, field
 
 from ..config.model import Project, Service
 from ..errors import ConfigError, UpError

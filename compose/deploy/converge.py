@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import contextlib
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import field
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from engine.errors import EngineError
 from engine.faults import point as fault_point
-from lazydc import dataclass
 
 from ..errors import UpError
 from . import labels, support

@@ -15,9 +15,8 @@ from __future__ import annotations
 import os
 import posixpath
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
-
-from lazydc import dataclass
 
 from ..errors import UpError
 

@@ -7,10 +7,8 @@ here; the engine's store, registry client and builder do the work.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import field
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
-
-from lazydc import dataclass
 
 from ..config.model import Project, Service
 from ..errors import ConfigError, UpError

@@ -18,10 +18,8 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import field
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TextIO
-
-from lazydc import dataclass
 
 from . import labels
 from .session import short_name

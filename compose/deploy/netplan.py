@@ -8,10 +8,8 @@ naming the network. ``apply`` hands the requests to the engine.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import field
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
-
-from lazydc import dataclass
 
 from .. import __version__
 from ..config.model import Project

@@ -9,9 +9,8 @@ the actions out.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from enum import Enum
-
-from lazydc import dataclass
 
 
 class Step(Enum):

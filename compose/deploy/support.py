@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import platform as host
 from collections.abc import Iterable
-
-from lazydc import dataclass
+from dataclasses import dataclass
 
 from ..config.model import Project, Service
 from ..errors import ConfigError, ConfigErrors

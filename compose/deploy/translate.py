@@ -12,10 +12,8 @@ import hashlib
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import field
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
-
-from lazydc import dataclass
 
 from .. import __version__
 from ..config.model import Healthcheck as ComposeHealthcheck

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
-from lazydc import dataclass
+from dataclasses import dataclass, replace
 
 from ..config.model import Project
 from ..errors import UsageError

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
-
-from lazydc import dataclass
 
 from ..errors import ConfigError, Location, PathPart, format_path
 

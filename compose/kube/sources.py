@@ -6,9 +6,8 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Literal, Protocol
-
-from lazydc import dataclass
 
 Kind = Literal["file", "dir", "missing", "other"]
 

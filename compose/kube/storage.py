@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import base64
 import os
-from dataclasses import field
-
-from lazydc import dataclass
+from dataclasses import dataclass, field
 
 from ..config.model import Mount, Service
 from ..config.units import parse_size

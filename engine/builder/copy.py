@@ -24,10 +24,8 @@ import posixpath
 import stat
 import tarfile
 from collections.abc import Callable
-from dataclasses import field
+from dataclasses import dataclass, field
 from typing import BinaryIO, TypeVar
-
-from lazydc import dataclass
 
 from ..errors import ArchiveError
 from .archive import ArchiveEntries, is_archive

@@ -13,9 +13,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import field
-
-from lazydc import dataclass
+from dataclasses import dataclass, field
 
 from .errors import BuildError
 from .heredoc import Heredoc, read_bodies

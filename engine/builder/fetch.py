@@ -13,9 +13,8 @@ import hashlib
 import os
 import posixpath
 import re
+from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
-
-from lazydc import dataclass
 
 from .errors import StepError
 

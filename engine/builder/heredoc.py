@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-
-from lazydc import dataclass
+from dataclasses import dataclass
 
 # a marker: << then optional -, then a word, optionally quoted; never <<< (a here-string)
 _MARKER = re.compile(r"(?<![<\w])<<(-?)([\"']?)([A-Za-z_][A-Za-z0-9_.-]*)\2(?!<)")

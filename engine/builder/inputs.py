@@ -16,8 +16,7 @@ import json
 import os
 import stat
 from collections.abc import Iterator, Mapping
-
-from lazydc import dataclass
+from dataclasses import dataclass
 
 from ..state import Root, read_json, write_json
 from .digest import Hasher

@@ -13,10 +13,8 @@ import posixpath
 import re
 import signal
 from collections.abc import Callable
-from dataclasses import field
+from dataclasses import dataclass, field
 from typing import Any
-
-from lazydc import dataclass
 
 from ..images.model import Image
 from .dockerfile import Instruction, Stage, parse_duration

@@ -7,8 +7,7 @@ supported; ``type=ssh`` is refused with what to do instead.
 from __future__ import annotations
 
 import posixpath
-
-from lazydc import dataclass
+from dataclasses import dataclass
 
 _TYPES = ("bind", "cache", "tmpfs", "secret", "ssh")
 _KEYS = {

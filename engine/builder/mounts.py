@@ -27,9 +27,7 @@ import os
 import stat
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import field
-
-from lazydc import dataclass
+from dataclasses import dataclass, field
 
 from ..runtime.spec import MountSpec
 from ..state import Root

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import posixpath
 import re
-
-from lazydc import dataclass
+from dataclasses import dataclass
 
 MAGIC = frozenset("*?[")
 

@@ -16,8 +16,7 @@ show them only when a step fails.
 from __future__ import annotations
 
 from collections.abc import Callable
-
-from lazydc import dataclass
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,7 @@ import stat
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-
-from lazydc import dataclass
+from dataclasses import dataclass
 
 from ..errors import NotFound, RuntimeFailure
 from ..runtime.containers import Runtime, new_id

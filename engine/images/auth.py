@@ -22,10 +22,9 @@ import re
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import urlencode
-
-from lazydc import dataclass
 
 from .credentials import Credential
 from .distribution import AccessDenied, RegistryError, parse_json, registry_error

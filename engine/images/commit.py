@@ -17,10 +17,9 @@ import io
 import json
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, BinaryIO
-
-from lazydc import dataclass
 
 from ..errors import NotFound
 from . import refs as refnames

@@ -22,10 +22,8 @@ import os
 import shutil
 import subprocess
 from collections.abc import Mapping
-from dataclasses import field
+from dataclasses import dataclass, field
 from typing import Any
-
-from lazydc import dataclass
 
 from ..errors import EngineError
 from ..state import write_json

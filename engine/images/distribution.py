@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
-
-from lazydc import dataclass
 
 from ..errors import ArchiveError, EngineError, NotFound
 from . import refs as refnames

@@ -21,10 +21,8 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import field
+from dataclasses import dataclass, field
 from typing import Any
-
-from lazydc import dataclass
 
 from ..errors import ArchiveError
 from ..state import read_json, write_json

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import posixpath
 import tarfile
+from dataclasses import dataclass
 from typing import IO, Any, cast
-
-from lazydc import dataclass
 
 from ..errors import ArchiveError, EngineError
 from . import refs as refnames

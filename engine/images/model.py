@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import field
+from dataclasses import dataclass, field
 from typing import Any
-
-from lazydc import dataclass
 
 from ..errors import ArchiveError
 

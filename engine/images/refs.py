@@ -10,8 +10,7 @@ never become two tags.
 from __future__ import annotations
 
 import re
-
-from lazydc import dataclass
+from dataclasses import dataclass
 
 from ..errors import EngineError
 

@@ -23,10 +23,9 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
-
-from lazydc import dataclass
 
 from ..errors import EngineError
 from .distribution import DOCKER_HUB, HUB_ALIASES, RemoteRef

@@ -18,9 +18,8 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
-
-from lazydc import dataclass
 
 from ..errors import ArchiveError, EngineError, NotFound
 from .auth import Auth

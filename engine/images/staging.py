@@ -17,10 +17,9 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
-
-from lazydc import dataclass
 
 from ..errors import ArchiveError
 from .compression import GZIP, NONE, ZSTD, HashingReader, Reader, open_stream

@@ -26,11 +26,9 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import field
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
-
-from lazydc import dataclass
 
 from .dnswire import (
     QR,

@@ -18,9 +18,8 @@ from __future__ import annotations
 import ipaddress
 import struct
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Protocol
-
-from lazydc import dataclass
 
 Labels = tuple[bytes, ...]
 

@@ -39,8 +39,7 @@ import os
 import re
 import subprocess
 from collections.abc import Callable, Sequence
-
-from lazydc import dataclass
+from dataclasses import dataclass
 
 from ..errors import EngineError
 

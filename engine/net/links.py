@@ -15,8 +15,7 @@ import contextlib
 import os
 import socket
 import struct
-
-from lazydc import dataclass
+from dataclasses import dataclass
 
 from ..errors import EngineError
 

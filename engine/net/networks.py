@@ -18,10 +18,8 @@ import ipaddress
 import os
 import re
 from collections.abc import Iterator, Sequence
-from dataclasses import field
+from dataclasses import dataclass, field
 from typing import Any
-
-from lazydc import dataclass
 
 from ..errors import Conflict, EngineError, NotFound
 from ..faults import point as fault_point

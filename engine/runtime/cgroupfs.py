@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import dataclass
 
 from engine import sys as lx
 from engine.errors import RuntimeFailure
-from lazydc import dataclass
 
 CGROUP_ROOT = "/sys/fs/cgroup"
 MOUNTINFO = "/proc/self/mountinfo"

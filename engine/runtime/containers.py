@@ -17,9 +17,8 @@ import socket
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
-
-from lazydc import dataclass
 
 from ..daemon import Spawning, begin, spawn
 from ..errors import Conflict, EngineError, NotFound, RuntimeFailure

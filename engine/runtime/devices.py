@@ -18,9 +18,9 @@ import stat
 import struct
 import sys
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from engine.errors import RuntimeFailure
-from lazydc import dataclass
 
 from .cgroupfs import Fs
 from .spec import ContainerSpec

@@ -16,10 +16,8 @@ import os
 import signal
 import socket
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import field
+from dataclasses import dataclass, field
 from typing import NoReturn
-
-from lazydc import dataclass
 
 from .. import sys as lx
 from . import caps, console, seccomp

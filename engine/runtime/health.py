@@ -16,9 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-from dataclasses import field
-
-from lazydc import dataclass
+from dataclasses import dataclass, field
 
 from .cgroups import Cgroups
 from .enter import ExecOptions, fork_exec

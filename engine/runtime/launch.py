@@ -24,10 +24,8 @@ import os
 import signal
 import socket
 from collections.abc import Callable
-from dataclasses import field
+from dataclasses import dataclass, field
 from typing import NoReturn
-
-from lazydc import dataclass
 
 from .. import sys as lx
 from ..errors import RuntimeFailure

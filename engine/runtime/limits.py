@@ -9,10 +9,9 @@ import math
 import os
 import stat
 from collections.abc import Callable, Mapping
-from dataclasses import field, replace
+from dataclasses import dataclass, field, replace
 
 from engine.errors import RuntimeFailure
-from lazydc import dataclass
 
 DEFAULT_PERIOD = 100_000
 

@@ -14,8 +14,7 @@ import os
 import re
 import time
 from collections.abc import Iterator
-
-from lazydc import dataclass
+from dataclasses import dataclass
 
 # bytes that JSON escapes or that are not ASCII; a newline only ends lines here
 _UNSAFE = re.compile(rb'[^\n\x20\x21\x23-\x5b\x5d-\x7e]')

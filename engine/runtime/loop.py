@@ -25,10 +25,8 @@ import sys
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import field
+from dataclasses import dataclass, field
 from types import FrameType
-
-from lazydc import dataclass
 
 Callback = Callable[[], None]
 FileLike = int | socket.socket

@@ -12,8 +12,7 @@ import contextlib
 import selectors
 import socket
 from collections.abc import Mapping
-
-from lazydc import dataclass
+from dataclasses import dataclass
 
 from .loop import Loop, Timer
 from .protocol import encode

@@ -19,8 +19,7 @@ import os
 import sys
 import traceback
 from collections.abc import Callable
-
-from lazydc import dataclass
+from dataclasses import dataclass
 
 from ..errors import EngineError
 from ..state import Root

@@ -16,10 +16,8 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import field
+from dataclasses import dataclass, field
 from typing import TypedDict, Unpack
-
-from lazydc import dataclass
 
 from ..errors import NotFound
 from ..faults import point as fault_point

@@ -18,8 +18,7 @@ import json
 import os
 import struct
 from collections.abc import Mapping
-
-from lazydc import dataclass
+from dataclasses import dataclass
 
 from .. import sys as lx
 from ..errors import RuntimeFailure

@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import errno
 from collections.abc import Mapping
-from dataclasses import field
-
-from lazydc import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,8 @@ from __future__ import annotations
 import dataclasses
 import posixpath
 from collections.abc import Iterable, Mapping
-from dataclasses import field
+from dataclasses import dataclass, field
 from typing import TypeVar
-
-from lazydc import dataclass
 
 from .limits import Limits
 

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
-from dataclasses import field
-
-from lazydc import dataclass
+from dataclasses import dataclass, field
 
 from . import outputs, policy
 from .launch import Launched, Starting

@@ -7,8 +7,7 @@ read are the container's, and nothing in them can point outside it.
 from __future__ import annotations
 
 from collections.abc import Iterable
-
-from lazydc import dataclass
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
