@@ -308,8 +308,7 @@ def row(label: str, ours: Time, docker: Time | None, goal: str = "") -> None:
     print(line)
 
 
-_GROUPS = {"typer": "typer+click", "click": "typer+click", "compose": "pycompose", "engine": "pycompose",
-           "lazydc": "pycompose"}
+_GROUPS = {"typer": "typer+click", "click": "typer+click", "compose": "pycompose", "engine": "pycompose"}
 
 
 def imports(py: str, args: list[str], cwd: str, env: dict[str, str], runs: int) -> dict[str, float]:
