@@ -211,5 +211,7 @@ class GlobalOptions:
 
 
 def warn(message: str) -> None:
+    from ..deploy.progress import warning_line
+
     for line in message.splitlines():
-        print(f"WARN[0000] {line}", file=sys.stderr)
+        print(warning_line(line, sys.stderr), file=sys.stderr)

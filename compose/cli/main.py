@@ -249,6 +249,14 @@ def invoke(args: list[str]) -> int:
     except click.exceptions.NoArgsIsHelpError as exc:
         print(exc.ctx.get_help() if exc.ctx else "", file=sys.stdout)
         return 0
+    except click.NoSuchOption as exc:
+        # cobra's words, as recorded from Docker Compose v2.40.3: the line alone, exit 1
+        name = exc.option_name
+        if name.startswith("--"):
+            print(f"unknown flag: {name}", file=sys.stderr)
+        else:
+            print(f"unknown shorthand flag: {name[1:2]!r} in {name}", file=sys.stderr)
+        return 1
     except click.ClickException as exc:
         exc.show()
         return 1

@@ -207,7 +207,8 @@ class EventSource:
                 cid, now.finished_at) not in self.dies:
             self.dies.add((cid, now.finished_at))
             yield Event(_ns(now.finished_at), service, cid, "die", {**attrs, "exitCode": str(now.exit_code or 0)})
-        if now.started_at and now.started_at != old.started_at and now.status in ("running", "paused"):
+        if now.started_at and now.started_at != old.started_at and now.status != "created":
+            # a container that exited between two looks started too (Docker: create, start, die)
             yield Event(_ns(now.started_at), service, cid, "start", attrs)
         if old.status != "paused" and now.status == "paused":
             yield Event(time.time_ns(), service, cid, "pause", attrs)

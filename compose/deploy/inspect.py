@@ -64,8 +64,17 @@ def volume_name(m: MountSpec) -> str | None:
     return None
 
 
+def list_command(argv: Sequence[str]) -> str:
+    """The command as Docker's container list joins it: an argument holding a space is put in single quotes,
+    with nothing escaped (``sh -c 'exit 1'``, ``sh -c 'trap 'exit 0' TERM'``), as recorded from Docker."""
+    return " ".join([argv[0], *(f"'{a}'" if " " in a else a for a in argv[1:])]) if argv else ""
+
+
 def _publishers(c: Container, exposed: Sequence[str]) -> tuple[Publisher, ...]:
-    """Published ports, and exposed ones (no host side) as Docker's container list gives them."""
+    """Published ports, and exposed ones (no host side) as Docker's container list gives them: only while the
+    container runs (or is paused); a created, exited or restarting one has none (its network is not set up)."""
+    if c.status not in ("running", "paused"):
+        return ()
     out = [Publisher(p.host_ip or "0.0.0.0", p.container_port, p.host_port, p.protocol) for p in c.spec.ports]
     published = {(p.target_port, p.protocol) for p in out}
     for item in exposed:
@@ -125,7 +134,7 @@ def entry(session: Session, c: Container, images: _Images | None = None) -> PsEn
             mounts.append(m.source)
     health = session.rt.health(c.id) if c.status == "running" else None
     return PsEntry(
-        id=c.id, name=c.name, image=image_name(session, c), command=" ".join(c.spec.argv),
+        id=c.id, name=c.name, image=image_name(session, c), command=list_command(c.spec.argv),
         project=c.spec.labels.get(labels.PROJECT, session.project.name), service=service_of(c),
         created=parse_timestamp(c.created), state=state_text(c.status, c.started_at),
         status=status_text(c.status, started_at=c.started_at, finished_at=c.finished_at, exit_code=c.exit_code,

@@ -84,6 +84,8 @@ class Progress:
         if self._live is not None:
             self._live.message(text)
             return
+        if text.startswith(_WARN):
+            text = warning_line(text[len(_WARN):], self.stream)
         with self.lock:
             print(text, file=self.stream, flush=True)
 
@@ -126,6 +128,22 @@ class Progress:
                 record = {"dry-run": True} if self.dry_run else {}
                 record.update({"tail": True, "text": text})
             print(json.dumps(record, separators=(",", ":"), ensure_ascii=False), file=self.stream, flush=True)
+
+
+_WARN = "WARN[0000] "
+
+
+def warning_line(msg: str, stream: TextIO) -> str:
+    """A warning as Compose's logger (logrus' text formatter) writes it: ``WARN[0000] msg`` on a terminal,
+    ``time="2026-11-29T18:07:26Z" level=warning msg="..."`` otherwise (as recorded from Docker Compose v2.40.3
+    writing to a pipe)."""
+    if _isatty(stream):
+        return _WARN + msg
+    from datetime import datetime
+
+    stamp = datetime.now().astimezone().isoformat(timespec="seconds").replace("+00:00", "Z")
+    plain = msg != "" and all(ch.isalnum() or ch in "-._/@^+" for ch in msg)
+    return f'time="{stamp}" level=warning msg={msg if plain else json.dumps(msg, ensure_ascii=False)}'
 
 
 def close_all() -> None:

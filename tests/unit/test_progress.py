@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 
 import pytest
 
@@ -55,7 +56,21 @@ def test_quiet_still_shows_warnings():
     p = Progress("quiet", out)
     p.message("a summary")
     p.message("WARN[0000] careful")
-    assert out.getvalue() == "WARN[0000] careful\n"
+    assert out.getvalue().endswith(" level=warning msg=careful\n")
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_warnings_as_logrus_writes_them_on_a_terminal_and_elsewhere():
+    term, pipe = _Terminal(), io.StringIO()
+    Progress("plain", term).message('WARN[0000] Warning: No resource found to remove for project "x".')
+    Progress("plain", pipe).message('WARN[0000] Warning: No resource found to remove for project "x".')
+    assert term.getvalue() == 'WARN[0000] Warning: No resource found to remove for project "x".\n'
+    assert re.fullmatch(r'time="\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(Z|[+-]\d\d:\d\d)" level=warning '
+                        r'msg="Warning: No resource found to remove for project \\"x\\"."\n', pipe.getvalue())
 
 
 @pytest.mark.parametrize("status,kind", [
