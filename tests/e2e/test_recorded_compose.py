@@ -14,6 +14,7 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -91,6 +92,16 @@ def settle(cli: Cli, want: dict[str, str]) -> tuple[dict[str, dict], str]:  # no
     raise AssertionError(f"never in the recorded states: {got}")
 
 
+def until_restarting(read: Callable[[], str]) -> str:
+    """What ``read`` prints at a moment the restarting container is between two restarts."""
+    for _ in range(60):
+        text = read()
+        if "estarting" in text:
+            return text
+        time.sleep(0.3)
+    raise AssertionError(f"never restarting: {text}")
+
+
 def test_ps_ls_images_as_recorded(cli: Cli) -> None:  # noqa: F811
     cli.write(recorded("states.compose.yaml"))
     cli("up", "-d", "up", "fail", "paused", "healthy", "starting", "web", "again", check=True)
@@ -107,9 +118,9 @@ def test_ps_ls_images_as_recorded(cli: Cli) -> None:  # noqa: F811
     assert json.loads(listed) == [{**json.loads(recorded("ls.json"))[0], "ConfigFiles": str(cli.dir / "compose.yaml")}]
     # the tables: same header, same cells (durations aside)
     names = list(theirs)
-    table = cli("ps", "-a", check=True).stdout
-    assert table_cells(table, names) == table_cells(recorded("ps-a.txt"), names)
-    assert table_cells(cli("ps", check=True).stdout, names) == table_cells(recorded("ps.txt"), names)
+    for args, fixture in ((("ps", "-a"), "ps-a.txt"), (("ps",), "ps.txt")):
+        table = until_restarting(lambda args=args: cli(*args, check=True).stdout)
+        assert table_cells(table, names) == table_cells(recorded(fixture), names)
     # images: the same keys and types, a row per container, the same names
     images = json.loads(cli("images", "--format", "json", check=True).stdout)
     docker_images = json.loads(recorded("images.json"))
@@ -127,11 +138,7 @@ def test_ps_ls_images_as_recorded(cli: Cli) -> None:  # noqa: F811
     ours = rows(cli("ps", "-a", "--format", "json", "made", "web", check=True).stdout)
     for name, row in rows(recorded("ps-created-killed.jsonl")).items():
         assert_like(ours[name], row, cli.dir)
-    for _ in range(60):
-        listed = cli("ls", "-a", "--format", "json", check=True).stdout
-        if "restarting" in listed:
-            break
-        time.sleep(0.3)
+    listed = until_restarting(lambda: cli("ls", "-a", "--format", "json", check=True).stdout)
     assert json.loads(listed) == [{**json.loads(recorded("ls-a.json"))[0],
                                    "ConfigFiles": str(cli.dir / "compose.yaml")}]
     second = recorded("ps-a-second-run.txt")
@@ -210,3 +217,42 @@ def test_errors_and_version_as_recorded(cli: Cli, tmp_path: Path) -> None:  # no
     assert re.fullmatch(r"\S+ version v\d+\.\d+\.\d+", version)
     assert re.fullmatch(r"\S+ (\S+ )?version v\d+\.\d+\.\d+", recorded("version.txt").strip())
     assert list(json.loads(cli("version", "--format", "json", check=True).stdout)) == ["version"]
+
+
+def test_published_ports_as_recorded(cli: Cli) -> None:  # noqa: F811
+    cli.write(recorded("ports.compose.yaml"))
+    cli("up", "-d", check=True)
+    ours = json.loads(cli("ps", "--format", "json", check=True).stdout)
+    theirs = json.loads(recorded("ps-ports.json"))
+    # Docker publishes on IPv6 too ("::", "[::]:18612->8000/tcp"); pycompose has no IPv6 yet (README)
+    assert ours["Publishers"] == [p for p in theirs["Publishers"] if p["URL"] != "::"]
+    assert ours["Ports"] == ", ".join(p for p in theirs["Ports"].split(", ") if not p.startswith("[::]"))
+    port = cli("port", "open", "8000", check=True).stdout + \
+        cli("port", "--protocol", "udp", "open", "9000", check=True).stdout
+    assert port == recorded("port.txt")
+
+
+def test_events_text_as_recorded(cli: Cli) -> None:  # noqa: F811
+    cli.write(recorded("events.compose.yaml"))
+    watcher = subprocess.Popen([sys.executable, "-m", "compose.cli.main", "events"], cwd=cli.dir, env=cli.env,
+                               stdout=subprocess.PIPE, text=True)
+    try:
+        time.sleep(1)
+        cli("up", "-d", "job", check=True)
+        time.sleep(1)
+        cli("down", check=True)
+        time.sleep(1)
+    finally:
+        watcher.terminate()
+        out, _ = watcher.communicate(10)
+    line = re.compile(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}) container (\w+) ([0-9a-f]{64}) \((.*)\)")
+
+    def parsed(text: str) -> list[tuple[str, set[str]]]:
+        blocks = text.split("\n\n")
+        assert blocks[-1] == ""  # each event, then an empty line
+        matches = [line.fullmatch(b) for b in blocks[:-1]]
+        assert all(matches), blocks
+        # Go's attributes come in a random order, ours sorted
+        return [(m[2], set(m[4].split(", "))) for m in matches if m]
+
+    assert parsed(out) == parsed(recorded("events.txt"))
