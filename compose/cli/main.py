@@ -255,7 +255,8 @@ def invoke(args: list[str]) -> int:
         if name.startswith("--"):
             print(f"unknown flag: {name}", file=sys.stderr)
         else:
-            print(f"unknown shorthand flag: {name[1:2]!r} in {name}", file=sys.stderr)
+            group = next((a for a in args if a[:1] == "-" and a[1:2] != "-" and name[1:] in a[1:]), name)  # -zd
+            print(f"unknown shorthand flag: {name[1:2]!r} in {group}", file=sys.stderr)
         return 1
     except click.ClickException as exc:
         exc.show()

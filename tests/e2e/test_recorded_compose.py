@@ -212,7 +212,7 @@ def test_errors_and_version_as_recorded(cli: Cli, tmp_path: Path) -> None:  # no
         else:
             assert mine == text, head
         checked.append(head)
-    assert len(checked) == 10
+    assert len(checked) == 11
     version = cli("version", check=True).stdout.strip()
     assert re.fullmatch(r"\S+ version v\d+\.\d+\.\d+", version)
     assert re.fullmatch(r"\S+ (\S+ )?version v\d+\.\d+\.\d+", recorded("version.txt").strip())

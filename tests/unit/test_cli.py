@@ -237,3 +237,14 @@ def test_the_console_script_answers_version_as_the_typer_command_does(args):
     fast = args in (["version"], ["version", "--short"], ["version", "--format", "json"], ["version", "-f", "pretty"],
                     ["version", "--format=json"])
     assert script.stderr.strip().endswith(str(not fast))  # typer imported only when needed
+
+
+@pytest.mark.parametrize("args,said", [
+    (["ps", "--nope"], "unknown flag: --nope"), (["ps", "--nope=1"], "unknown flag: --nope"),
+    (["ps", "-z"], "unknown shorthand flag: 'z' in -z"), (["up", "-zd"], "unknown shorthand flag: 'z' in -zd"),
+    (["up", "-dz"], "unknown shorthand flag: 'z' in -dz"),
+])
+def test_unknown_flags_in_cobras_words(tmp_path, args, said):
+    """As recorded from Docker Compose v2.40.3 (tests/fixtures/compose_recorded/errors.txt): one line, exit 1."""
+    r = run(args, cwd=tmp_path)
+    assert (r.returncode, r.stdout, r.stderr) == (1, "", said + "\n")
