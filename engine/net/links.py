@@ -12,6 +12,7 @@ switches namespaces.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import socket
 import struct
@@ -139,7 +140,11 @@ def plug(pid: int, plugs: list[Plug]) -> None:
                     raise EngineError(f"the bridge {p.bridge} does not exist (was its network removed?)")
                 stale = _ifindex(p.host)
                 if stale is not None:  # left by a container that died with its namespace still held
-                    nl.request(RTM_DELLINK, 0, _ifinfo(stale))
+                    try:
+                        nl.request(RTM_DELLINK, 0, _ifinfo(stale))
+                    except OSError as exc:
+                        if exc.errno != errno.ENODEV:
+                            raise  # gone meanwhile: the kernel removes a veth as its old namespace is torn down
                 peer = _ifinfo(0) + _attr(IFLA_IFNAME, _cstr(p.peer)) + _attr(IFLA_NET_NS_PID, _u32(pid))
                 nl.request(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, _ifinfo(0) + _attr(IFLA_IFNAME, _cstr(p.host))
                            + _attr(IFLA_LINKINFO, _attr(IFLA_INFO_KIND, _cstr("veth"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 
 import pytest
 
@@ -43,3 +44,29 @@ def test_a_refused_bridge_says_why_and_leaves_nothing(bridge):
 def test_deleting_what_is_not_there_is_no_error(bridge):
     links.delete(bridge)
     assert links.bridge_alias(bridge) is None
+
+
+def test_a_stale_veth_gone_before_it_is_deleted_is_no_error(bridge, monkeypatch):
+    # a restarted container's old veth goes with its old namespace, which the kernel tears down in the
+    # background: it can vanish between the lookup and the delete (the kernel then answers ENODEV)
+    links.create_bridge(bridge, "10.252.9.1", 24, "pycompose test")
+    child = subprocess.Popen(["unshare", "-n", "sleep", "30"])
+    host = f"pv{os.getpid() % 100000}t"
+    real = links._ifindex
+    monkeypatch.setattr(links, "_ifindex", lambda name: 2**31 - 1 if name == host else real(name))
+    try:
+        for _ in range(50):  # until unshare has made the namespace and exec'd sleep
+            if os.readlink(f"/proc/{child.pid}/ns/net") != os.readlink("/proc/self/ns/net"):
+                break
+            time.sleep(0.02)
+        links.plug(child.pid, [links.Plug(bridge=bridge, host=host, peer="pctmp0")])
+        with open(f"/sys/class/net/{host}/master/ifindex") as fh, open(f"/sys/class/net/{bridge}/ifindex") as br:
+            assert fh.read() == br.read()
+        inside = subprocess.run(["nsenter", "-t", str(child.pid), "-n", "ip", "-o", "link", "show", "pctmp0"],
+                                capture_output=True, text=True)
+        assert inside.returncode == 0 and "pctmp0@" in inside.stdout
+    finally:
+        links.delete(host)
+        child.kill()
+        child.wait()
+    assert not links.exists(host)
