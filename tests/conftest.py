@@ -19,6 +19,15 @@ MISSING_TOOLS = ("is not installed", "did not start", "is not free here")
 _skipped: list[tuple[str, str]] = []
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """A command a test runs without naming a state root must not reach the host's default one
+    (/var/lib/pycompose): it gets a root of the run's own, under the test run's temporary folder."""
+    if "PYCOMPOSE_ROOT" not in os.environ:
+        import tempfile
+
+        os.environ["PYCOMPOSE_ROOT"] = tempfile.mkdtemp(prefix="pycompose-tests-root-")
+
+
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if report.skipped:
         longrepr = report.longrepr

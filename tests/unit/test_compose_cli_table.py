@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pathlib
 import re
 
@@ -76,5 +77,7 @@ def test_flags_refused_say_so(tmp_path):
         command, flag = item.rsplit(" ", 1)
         value = ["x"] if flag in VALUED else []
         r = subprocess.run([sys.executable, "-m", "compose.cli.main", command, flag.split(",")[-1], *value], cwd=tmp_path,
-                           capture_output=True, text=True, timeout=60)
+                           capture_output=True, text=True, timeout=60,
+                           env={**os.environ, "PYCOMPOSE_ROOT": str(tmp_path / "root")})
         assert r.returncode == 1 and "not supported" in r.stderr, (item, r.stderr)
+        assert not (tmp_path / "root").exists() or not any((tmp_path / "root").glob("*/*")), item  # nothing made
