@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ...errors import ConfigError
+from ..hooks import Hook  # a sync+exec rule's command is run as a post_start hook is
 
 if TYPE_CHECKING:
     from engine.builder.patterns import IgnoreRules
@@ -27,16 +28,6 @@ ACTIONS = (*SYNCS, "restart", "rebuild")
 EPHEMERAL = ("*___jb_old___", "*___jb_tmp___", ".idea", ".#*", "#*#", "4913", "*~", ".*.swp", ".*.swx",
              ".*.swo", ".*.swn", ".*.kate-swp", "*-go-tmp-umask", ".git")
 
-
-@dataclass(frozen=True)
-class Hook:
-    """A ``sync+exec`` rule's command."""
-
-    command: tuple[str, ...]
-    user: str | None = None
-    privileged: bool = False
-    working_dir: str | None = None
-    environment: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
